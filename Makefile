@@ -1,0 +1,37 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv and
+# install the project with all its extras, pinned by .ci/constraints.txt.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PIP := $(BIN)/python -m pip
+
+.PHONY: install demo test test-fast lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml .ci/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+	$(PIP) install --quiet --progress-bar off -c .ci/constraints.txt -e ".[all]"
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/harness run --dataset digits --budget 60s
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check harness baselines tests
+	$(BIN)/ruff format --check harness baselines tests
+
+format: install
+	$(BIN)/ruff format harness baselines tests
+	$(BIN)/ruff check --fix harness baselines tests
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,7 @@
+"""The contenders, one module per family. Importing this package registers them all.
+
+Modules here import only the standard library and ``harness`` at module level;
+TensorFlow, torch and AutoGluon are imported inside the methods that use them.
+"""
+
+from baselines import keras_cnn, sklearn_models  # noqa: F401  (registration)

@@ -1,0 +1,197 @@
+"""One job in its own process: ``python -m harness.worker JOBDIR``.
+
+The runner writes ``JOBDIR/job.json`` and starts this module in a new process
+group. The worker loads the data (setup), trains under the budget (train), scores the
+model with the harness's own code (eval) and writes ``result.json`` last, atomically:
+a job directory without it never counts as finished. ``phase.json`` tells the runner
+which phase is under way, so that each phase gets its own time cap.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PHASE_FILE = "phase.json"
+RESULT_FILE = "result.json"
+JOB_FILE = "job.json"
+LOG_FILE = "worker.log"
+HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "test_predictions.npz"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _phase(jobdir: Path, name: str) -> None:
+    write_json_atomic(jobdir / PHASE_FILE, {"phase": name, "time": time.time()})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def classify_exception(exc: BaseException) -> str:
+    """``oom`` for the out-of-memory errors of Python, TensorFlow and torch, else ``error``."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    oom_marks = ("resourceexhausted", "out of memory", "outofmemory", "oom when allocating")
+    if isinstance(exc, MemoryError) or any(mark in text for mark in oom_marks):
+        return "oom"
+    return "error"
+
+
+def _peak_gpu_mb() -> float | None:
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 2**20
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        if tf.config.list_logical_devices("GPU"):
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    return None
+
+
+def _peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024  # Linux reports KiB
+
+
+def _tree_bytes(path: Path | None) -> int | None:
+    if path is None or not path.exists():
+        return None
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _write_history(path: Path, history: list) -> None:
+    from harness.contender import Epoch
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(Epoch)])
+        writer.writeheader()
+        writer.writerows(asdict(e) for e in history)
+
+
+def run_job(jobdir: Path) -> dict[str, Any]:
+    """Do the job; return the result row as a dict (also on failure)."""
+    import numpy as np
+
+    from harness import metrics
+    from harness.budget import Budget
+    from harness.contender import create, get, load_plugins
+    from harness.data import load_dataset, protocol_split
+    from harness.environment import describe_environment
+    from harness.results import Job
+
+    spec = json.loads((jobdir / JOB_FILE).read_text())
+    job = Job.from_dict(spec["job"])
+    row: dict[str, Any] = {
+        "status": "ok", "message": "", "started_at": _now(), "artifacts": str(jobdir),
+    }
+    stage = "setup"
+    clock = time.monotonic()
+    try:
+        _phase(jobdir, "setup")
+        random.seed(job.seed)
+        np.random.seed(job.seed)
+        load_plugins()
+        row["family"] = get(job.contender).family
+        dataset = load_dataset(job.dataset, Path(spec["data_dir"]) if spec.get("data_dir") else None)
+        train, val = protocol_split(
+            dataset.train, folds=job.folds, fold=job.fold, seed=job.seed,
+            max_per_class=job.max_train_per_class,
+        )
+        test = dataset.test
+        row.update(
+            n_train=len(train), n_val=len(val), n_test=len(test),
+            num_classes=dataset.num_classes, image_shape=list(train.images.shape[1:]),
+        )
+        contender = create(job.contender, seed=job.seed, **job.params)
+        workdir = jobdir / "work"
+        workdir.mkdir(exist_ok=True)
+        row["setup_seconds"] = time.monotonic() - clock
+
+        stage = "fit"
+        _phase(jobdir, "train")
+        budget = Budget(job.budget_seconds, gpus=job.gpus)
+        report = contender.fit(train, val, budget, workdir)
+        row["train_seconds"] = budget.elapsed()
+        best = report.best()
+        row["time_to_best_seconds"] = best.elapsed_seconds if best else None
+        row["epochs"] = len(report.history) or None
+        if report.notes:
+            row["message"] = "; ".join(report.notes)
+        _write_history(jobdir / HISTORY_FILE, report.history)
+
+        stage = "evaluation"
+        _phase(jobdir, "eval")
+        clock = time.monotonic()
+        proba = contender.predict_proba(test.images)
+        scores = metrics.score(proba, test.labels, dataset.num_classes)
+        row.update({f"test_{k}": v for k, v in scores.items()})
+        val_scores = metrics.score(contender.predict_proba(val.images), val.labels,
+                                   dataset.num_classes)
+        row["val_accuracy"] = val_scores["accuracy"]
+        np.savez_compressed(jobdir / PREDICTIONS_FILE, proba=proba.astype(np.float32),
+                            labels=test.labels)
+        row.update(metrics.measure_inference(contender.predict_proba, test.images))
+        description = contender.describe()
+        row["description"] = description
+        row["parameters"] = description.get("parameters")
+        model_path = contender.save(jobdir / "model")
+        row["model_bytes"] = _tree_bytes(model_path)
+        if model_path is not None and not spec.get("keep_models"):
+            shutil.rmtree(model_path, ignore_errors=True) if model_path.is_dir() else model_path.unlink()
+        row["eval_seconds"] = time.monotonic() - clock
+    except BaseException as exc:  # every failure is a row; the runner decides what's next
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        tail = traceback.format_exc().strip().splitlines()
+        row["status"] = classify_exception(exc)
+        row["message"] = f"{stage}: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+        row["traceback_tail"] = "\n".join(tail[-15:])
+        traceback.print_exc()
+    row["peak_rss_mb"] = _peak_rss_mb()
+    try:
+        row["peak_gpu_mb"] = _peak_gpu_mb()
+    except Exception:  # a broken GPU runtime must not cost the row
+        row["peak_gpu_mb"] = None
+    row["environment"] = describe_environment()
+    row["finished_at"] = _now()
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m harness.worker JOBDIR", file=sys.stderr)
+        return 2
+    jobdir = Path(argv[0])
+    row = run_job(jobdir)
+    shutil.rmtree(jobdir / "work", ignore_errors=True)
+    write_json_atomic(jobdir / RESULT_FILE, row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.data import Split
+
+PLUGINS = Path(__file__).parent / "plugins"
+ROOT = Path(__file__).parent.parent
+
+
+def synthetic_split(n_per_class: int = 12, classes: int = 3, size: int = 32, seed: int = 0,
+                    channels: int = 3) -> Split:
+    """Easy images: each class is a bright square in its own place, plus noise."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for c in range(classes):
+        for _ in range(n_per_class):
+            img = rng.integers(0, 60, (size, size, channels))
+            r, q = divmod(c, 2)
+            y0, x0 = r * size // 2, q * size // 2
+            img[y0 : y0 + size // 2, x0 : x0 + size // 2] += 150
+            images.append(img)
+            labels.append(c)
+    order = rng.permutation(len(labels))
+    return Split(np.clip(np.array(images), 0, 255).astype(np.uint8)[order],
+                 np.array(labels)[order], classes)
+
+
+@pytest.fixture
+def tiny():
+    """(train, val, test) of synthetic 32x32 RGB images in 3 classes."""
+    return synthetic_split(12, seed=0), synthetic_split(4, seed=1), synthetic_split(6, seed=2)
+
+
+def harness_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(PLUGINS), env.get("PYTHONPATH", "")])
+    env["HARNESS_PLUGINS"] = "fault_contenders"
+    env.pop("HARNESS_TEST_SLEEP", None)
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 600, **env: str):
+    """``harness ARGS`` in a subprocess, as a user would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=cwd, env=harness_env(**env),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def store_rows(path: Path) -> list[tuple[str, str, str]]:
+    """(job_key, contender, status) of every row, straight from SQLite."""
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT job_key, contender, status FROM results ORDER BY id").fetchall()

@@ -1,0 +1,79 @@
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import harness_env, run_cli
+
+HEAVY = ("tensorflow", "torch", "autogluon", "keras")
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys; sys.argv = ['harness', '--help']\n"
+        "from harness.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        f"bad = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "assert not bad, bad\n"
+        "assert 'pandas' not in sys.modules and 'numpy' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=harness_env())
+    assert done.returncode == 0, done.stderr
+    assert "run" in done.stdout and "leaderboard" in done.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "leaderboard", "datasets", "contenders", "doctor"])
+def test_every_command_has_help(command, tmp_path):
+    done = run_cli([command, "--help"], tmp_path)
+    assert done.returncode == 0 and "Usage:" in done.stdout
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--dataset", "nope", "--budget", "60s"], "unknown dataset 'nope'"),
+    (["--dataset", "digits", "--budget", "60s", "-c", "nope"], "unknown contender 'nope'"),
+    (["--dataset", "digits", "--budget", "abc"], "invalid budget 'abc'"),
+    (["--dataset", "digits", "--budget", "-5m"], "invalid budget '-5m'"),
+    (["--dataset", "digits", "--budget", "60s", "--folds", "0"], "--folds"),
+    (["--dataset", "digits", "--budget", "60s", "--seeds", "-1"], "--seeds"),
+    (["--dataset", "digits", "--budget", "60s", "--max-memory", "lots"], "invalid --max-memory"),
+    (["--dataset", "digits", "--budget", "60s", "--gpus", "64", "-c", "test-quick"],
+     "asks for more GPUs"),
+    (["--budget", "60s"], "--dataset"),
+])
+def test_bad_input_is_one_clear_line(args, fragment, tmp_path):
+    done = run_cli(["run", *args], tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("harness: error:") and fragment in lines[0], lines[0]
+    assert not (tmp_path / "results" / "harness.sqlite").exists() or "GPUs" in fragment
+
+
+def test_unwritable_store_is_one_clear_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    done = run_cli(["run", "-d", "digits", "-b", "5s", "-c", "test-quick",
+                    "--store", f"sqlite:///{tmp_path}/file/h.sqlite"], tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "pass --store" in done.stderr
+
+
+def test_leaderboard_of_empty_store_says_what_to_do(tmp_path):
+    done = run_cli(["leaderboard", "--store", f"sqlite:///{tmp_path}/h.sqlite"], tmp_path)
+    assert done.returncode == 1 and "harness run" in done.stderr
+
+
+def test_listing_commands(tmp_path):
+    datasets = run_cli(["datasets"], tmp_path)
+    assert datasets.returncode == 0 and "digits" in datasets.stdout
+    listed = run_cli(["contenders"], tmp_path)
+    assert listed.returncode == 0
+    assert "sklearn-logreg" in listed.stdout and "test-hang" in listed.stdout
+
+
+def test_doctor_reports_every_area(tmp_path):
+    done = run_cli(["doctor"], tmp_path, timeout=600)
+    assert done.returncode in (0, 1)
+    for area in ("python", "extra [keras]", "TensorFlow", "torch", "GPUs", "free disk",
+                 "dataset cache"):
+        assert area in done.stdout, (area, done.stdout)
