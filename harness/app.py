@@ -131,16 +131,23 @@ def leaderboard_command(store_url: str, dataset: str | None, directory: Path) ->
 
 
 def datasets_command(data_dir: Path | None) -> None:
-    from harness.data import dataset_specs
+    from harness.data import data_root, dataset_specs
 
-    t = Table(title="Datasets")
-    for col in ("name", "classes", "image", "train", "test", "cached", "description"):
-        t.add_column(col)
+    root = data_dir or data_root()
+    t = Table(title="Datasets", title_justify="left")
+    for col, just in (("name", "left"), ("classes", "right"), ("image", "left"),
+                      ("train", "right"), ("test", "right"), ("cached", "left"),
+                      ("description", "left")):
+        t.add_column(col, justify=just, overflow="fold")
     for s in dataset_specs():
         where = s.cached(data_dir)
         t.add_row(s.name, str(s.num_classes), "×".join(map(str, s.image_shape)),
-                  str(s.n_train), str(s.n_test), str(where) if where else "no", s.description)
+                  f"{s.n_train:,}", f"{s.n_test:,}", f"yes: {where}" if where else "no",
+                  s.description)
     out.print(t)
+    out.print(f"Cache: {root} ({'--data-dir' if data_dir else '$HARNESS_DATA or the default'})."
+              " Your own images: --dataset folder:PATH (one sub-folder per class) or "
+              "csv:FILE (image and label columns).", markup=False)
 
 
 def contenders_command(pattern: str) -> None:
