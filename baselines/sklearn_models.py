@@ -57,7 +57,8 @@ class SklearnLogReg(Contender):
             done += p["iterations_per_step"]
             proba = self.model.predict_proba(xv)
             val_acc = float(np.mean(proba.argmax(1) == val.labels))
-            val_loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(xv)), val.labels], 1e-15, 1))))
+            picked = np.clip(proba[np.arange(len(xv)), val.labels], 1e-15, 1)
+            val_loss = float(-np.mean(np.log(picked)))
             report.history.append(Epoch(len(report.history) + 1, budget.elapsed(),
                                         val_loss=val_loss, val_accuracy=val_acc))
             if best is None or val_acc > best[0]:
@@ -79,7 +80,8 @@ class SklearnLogReg(Contender):
         return full
 
     def describe(self) -> dict[str, Any]:
-        n = int(self.model.coef_.size + self.model.intercept_.size) if hasattr(self, "model") else None
+        model = getattr(self, "model", None)
+        n = int(model.coef_.size + model.intercept_.size) if model is not None else None
         return {"params": dict(self.params), "parameters": n, "input": "raw pixels / 255"}
 
     def save(self, path: Path) -> Path | None:

@@ -70,7 +70,7 @@ def rank(results: list[Result]) -> pd.DataFrame:
     if frame.empty:
         return frame
     rows = []
-    for keys, g in frame.groupby(GROUP + ["contender"], sort=False, dropna=False):
+    for keys, g in frame.groupby([*GROUP, "contender"], sort=False, dropna=False):
         ok = g[g["status"] == Status.OK.value]
         first = g.iloc[-1]
         acc = ok["test_accuracy"].astype(float) * 100
@@ -81,7 +81,7 @@ def rank(results: list[Result]) -> pd.DataFrame:
 
         not_ok = g[g["status"] != Status.OK.value]
         rows.append({
-            **dict(zip(GROUP + ["contender"], keys, strict=True)),
+            **dict(zip([*GROUP, "contender"], keys, strict=True)),
             "family": first["family"],
             "runs": len(g),
             "ok_runs": len(ok),
@@ -107,7 +107,7 @@ def rank(results: list[Result]) -> pd.DataFrame:
         })
     table = pd.DataFrame(rows)
     table = table.sort_values(
-        GROUP + ["test_accuracy"], ascending=[True] * len(GROUP) + [False],
+        [*GROUP, "test_accuracy"], ascending=[True] * len(GROUP) + [False],
         na_position="last", kind="stable",
     ).reset_index(drop=True)
     ranks = table.groupby(GROUP, dropna=False)["test_accuracy"].rank(

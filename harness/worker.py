@@ -106,6 +106,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
     spec = json.loads((jobdir / JOB_FILE).read_text())
     job = Job.from_dict(spec["job"])
     row: dict[str, Any] = {
+        **asdict(job), "job_key": job.key,
         "status": "ok", "message": "", "started_at": _now(), "artifacts": str(jobdir),
     }
     stage = "setup"
@@ -116,7 +117,8 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         np.random.seed(job.seed)
         load_plugins()
         row["family"] = get(job.contender).family
-        dataset = load_dataset(job.dataset, Path(spec["data_dir"]) if spec.get("data_dir") else None)
+        data_dir = Path(spec["data_dir"]) if spec.get("data_dir") else None
+        dataset = load_dataset(job.dataset, data_dir)
         train, val = protocol_split(
             dataset.train, folds=job.folds, fold=job.fold, seed=job.seed,
             max_per_class=job.max_train_per_class,
@@ -161,7 +163,8 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         model_path = contender.save(jobdir / "model")
         row["model_bytes"] = _tree_bytes(model_path)
         if model_path is not None and not spec.get("keep_models"):
-            shutil.rmtree(model_path, ignore_errors=True) if model_path.is_dir() else model_path.unlink()
+            shutil.rmtree(model_path.parent if model_path.is_file() else model_path,
+                          ignore_errors=True)
         row["eval_seconds"] = time.monotonic() - clock
     except BaseException as exc:  # every failure is a row; the runner decides what's next
         if isinstance(exc, KeyboardInterrupt | SystemExit):

@@ -28,7 +28,7 @@ def test_validation_split_is_stratified_disjoint_and_seeded(digits):
     tr, va = protocol_split(digits.train, seed=0)
     assert len(tr) + len(va) == len(digits.train)
     assert set(np.bincount(va.labels)) <= {13, 14, 15}  # 10 % of ~135 per class
-    tr2, va2 = protocol_split(digits.train, seed=0)
+    _, va2 = protocol_split(digits.train, seed=0)
     assert np.array_equal(va.labels, va2.labels) and np.array_equal(va.images, va2.images)
     _, va3 = protocol_split(digits.train, seed=1)
     assert not np.array_equal(va.images, va3.images)

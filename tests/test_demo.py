@@ -18,7 +18,8 @@ def test_demo_ranks_both_contenders_and_keras_shallow_reaches_97(tmp_path):
     rows = store_rows(tmp_path / "results/harness.sqlite")
     assert sorted((c, s) for _, c, s in rows) == [("keras-shallow", "ok"),
                                                    ("sklearn-logreg", "ok")]
-    table = {r["contender"]: r for r in csv.DictReader(open(tmp_path / "leaderboards/digits.csv"))}
+    with open(tmp_path / "leaderboards/digits.csv") as fh:
+        table = {r["contender"]: r for r in csv.DictReader(fh)}
     keras = table["keras-shallow"]
     assert float(keras["test_accuracy"]) >= 97.0
     assert float(keras["train_seconds"]) <= 60 * 1.05
@@ -29,7 +30,7 @@ def test_demo_ranks_both_contenders_and_keras_shallow_reaches_97(tmp_path):
     assert "keras-shallow" in md and "sklearn-logreg" in md
     # the job's artifacts: result, learning curve, predictions, the worker's log
     (result,) = [p for p in (tmp_path / "results/runs").glob("*/result.json")
-                 if json.loads(p.read_text())["test_accuracy"] == float(keras["test_accuracy"]) / 100]
+                 if json.loads(p.read_text())["contender"] == "keras-shallow"]
     for name in ("history.csv", "test_predictions.npz", "worker.log", "job.json"):
         assert (result.parent / name).exists(), name
     assert len((result.parent / "history.csv").read_text().splitlines()) > 2
