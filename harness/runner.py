@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -85,6 +86,8 @@ class Worker:
         env["PYTHONUNBUFFERED"] = "1"
         if cfg.weights_dir:
             env["HARNESS_WEIGHTS_DIR"] = str(cfg.weights_dir)
+        # Tuners keep their studies in the store, so that machines can share them.
+        env["HARNESS_STORE_URL"] = cfg.store_url
         # The harness's own source must be importable in the worker, also when run
         # from a checkout that is not installed.
         root = str(Path(__file__).resolve().parent.parent)
@@ -259,6 +262,11 @@ def run_jobs(
         results.append(result)
         reporter.job_finished(job, result)
 
+    def on_sigterm(signum, frame):  # a scheduler stopping the run: like Ctrl-C
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
     try:
         while pending or running:
             while pending and free:
@@ -285,6 +293,8 @@ def run_jobs(
             worker.kill(grace=2.0)
         raise Interrupted(len(results)) from None
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
         for worker in running:
             worker.kill()
     return results

@@ -155,7 +155,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
                                    dataset.num_classes)
         row["val_accuracy"] = val_scores["accuracy"]
         np.savez_compressed(jobdir / PREDICTIONS_FILE, proba=proba.astype(np.float32),
-                            labels=test.labels)
+                            labels=test.labels, class_names=np.array(dataset.class_names))
         row.update(metrics.measure_inference(contender.predict_proba, test.images))
         description = contender.describe()
         row["description"] = description
@@ -184,12 +184,31 @@ def run_job(jobdir: Path) -> dict[str, Any]:
     return row
 
 
+def _exit_with_runner() -> None:
+    """End this worker's process group if the runner dies (even by SIGKILL).
+
+    Workers run in their own session, so nothing else would stop an orphan from
+    holding a GPU for hours; its result would be thrown away anyway.
+    """
+    import threading
+
+    runner = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == runner:
+            time.sleep(1.0)
+        os.killpg(os.getpgrp(), 9)
+
+    threading.Thread(target=watch, daemon=True, name="runner-watch").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m harness.worker JOBDIR", file=sys.stderr)
         return 2
     jobdir = Path(argv[0])
+    _exit_with_runner()
     row = run_job(jobdir)
     shutil.rmtree(jobdir / "work", ignore_errors=True)
     write_json_atomic(jobdir / RESULT_FILE, row)

@@ -48,3 +48,48 @@ def test_interrupt_then_resume_repeats_nothing_and_loses_nothing(tmp_path):
     assert rows[0] == first[0]  # the finished row is the same one, not a re-run
     result = json.loads(next((tmp_path / "results/runs").glob("*/result.json")).read_text())
     assert result["status"] == "ok"
+
+
+def _start_sleeping_run(tmp_path):
+    proc = subprocess.Popen([sys.executable, *ARGS[:-1], "test-sleep"], cwd=tmp_path,
+                            env=harness_env(HARNESS_TEST_SLEEP="1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        found = list((tmp_path / "results/runs").glob("*/worker.pid"))
+        if found:
+            return proc, int(found[0].read_text())
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("the sleeping job never started")
+
+
+def _gone(pid: int, within: float) -> bool:
+    end = time.time() + within
+    while time.time() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_sigterm_stops_the_run_like_ctrl_c(tmp_path):
+    proc, worker = _start_sleeping_run(tmp_path)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "resume" in err
+    assert _gone(worker, 10)
+
+
+def test_a_killed_runner_takes_its_workers_with_it(tmp_path):
+    proc, worker = _start_sleeping_run(tmp_path)
+    proc.kill()  # SIGKILL: no handler runs in the runner
+    proc.wait(30)
+    assert _gone(worker, 10), "an orphaned worker kept running"
+    assert store_rows(tmp_path / "results/harness.sqlite") == []
+    again = subprocess.run([sys.executable, *ARGS[:-1], "test-sleep"], cwd=tmp_path,
+                           env=harness_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [s for _, _, s in store_rows(tmp_path / "results/harness.sqlite")] == ["ok"]
