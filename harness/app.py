@@ -48,13 +48,12 @@ def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: list)
 
 
 def run_command(config: RunConfig) -> int:
+    from harness import leaderboard
     from harness.progress import RichReporter
     from harness.runner import Interrupted, gpu_slots, run_jobs
     from harness.store import Store, redact
 
-    if config.leaderboard_dir.exists() and not config.leaderboard_dir.is_dir():
-        raise HarnessError(f"leaderboard dir {config.leaderboard_dir} is a file: "
-                           "pass --leaderboard-dir with a folder")
+    leaderboard.prepare_dir(config.leaderboard_dir)  # fail before training, not after
     slots = gpu_slots(config)
     store = Store(config.store_url)
     jobs = config.jobs()
@@ -75,7 +74,6 @@ def run_command(config: RunConfig) -> int:
             return 130
     else:
         out.print("Nothing to run: every job is already in the store (--rerun forces).")
-    from harness import leaderboard
 
     results = store.latest(dataset=config.dataset)
     written = leaderboard.write(results, config.leaderboard_dir)

@@ -184,7 +184,8 @@ def _group_title(dataset: str, budget: float, gpus: int, cap: int) -> str:
     return title
 
 
-def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = None) -> str:
+def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = None,
+                csv_name: str | None = None) -> str:
     """The page ``leaderboards/<dataset>.md``: ranked tables, then the references."""
     out = [f"# Leaderboard: {md_escape(dataset)}", ""]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -242,12 +243,13 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
                 "same model.", ""]
     else:
         out += [f"No published reference is recorded for {md_escape(dataset)}.", ""]
-    out += [f"Table as CSV: [{md_escape(dataset)}.csv]({dataset}.csv)", ""]
+    if csv_name:
+        out += [f"Table as CSV: [{md_escape(csv_name)}]({csv_name})", ""]
     return "\n".join(out)
 
 
-def write(results: list[Result], directory: Path) -> list[Path]:
-    """Write ``<dataset>.md`` and ``<dataset>.csv`` for every dataset in ``results``."""
+def prepare_dir(directory: Path) -> None:
+    """Create the leaderboard folder, or say in one line why it cannot be used."""
     from harness.errors import HarnessError
 
     if directory.exists() and not directory.is_dir():
@@ -261,14 +263,20 @@ def write(results: list[Result], directory: Path) -> list[Path]:
             f"cannot create leaderboard dir {directory}: {exc.strerror}; "
             "pass --leaderboard-dir with a writable folder"
         ) from None
+
+
+def write(results: list[Result], directory: Path) -> list[Path]:
+    """Write ``<dataset>.md`` and ``<dataset>.csv`` for every dataset in ``results``."""
+    prepare_dir(directory)
     written = []
     for dataset in sorted({r.dataset for r in results}):
         rows = [r for r in results if r.dataset == dataset]
         table = rank(rows)
         env = next((r.environment for r in reversed(rows) if r.environment), {})
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
+        # folder:/data/pets must not become a path: one safe file name per dataset
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset).strip(".")
         md, csv = directory / f"{safe}.md", directory / f"{safe}.csv"
-        md.write_text(to_markdown(dataset, table, env).replace(f"({dataset}.csv)", f"({safe}.csv)"))
+        md.write_text(to_markdown(dataset, table, env, csv_name=csv.name))
         table.to_csv(csv, index=False)
         written += [md, csv]
     return written

@@ -77,3 +77,13 @@ def test_doctor_reports_every_area(tmp_path):
     for area in ("python", "extra [keras]", "TensorFlow", "torch", "GPUs", "free disk",
                  "dataset cache"):
         assert area in done.stdout, (area, done.stdout)
+
+
+def test_leaderboard_dir_that_is_a_file_fails_before_training(tmp_path):
+    (tmp_path / "boards").write_text("keep me")
+    done = run_cli(["run", "-d", "digits", "-b", "5s", "-c", "test-quick",
+                    "--leaderboard-dir", "boards"], tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "--leaderboard-dir" in done.stderr
+    assert (tmp_path / "boards").read_text() == "keep me"
+    assert not (tmp_path / "results" / "runs").exists()  # nothing trained for nothing
