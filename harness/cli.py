@@ -67,7 +67,7 @@ def cli() -> None:
 @click.option("--max-memory", default=None,
               help="Kill a job whose processes use more memory than this (8G) and record oom.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Folder holding dataset files you already have.")
+              help="Dataset folder (files you already have; the cache) instead of $HARNESS_DATA.")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
               help="Folder holding pretrained weights files.")
 @click.option("--keep-models", is_flag=True, help="Keep each fitted model in its job folder.")
@@ -79,7 +79,7 @@ def run(dataset, budget, contenders, gpus, folds, seeds, max_train_per_class, st
     from harness.app import run_command
     from harness.config import RunConfig, parse_size
     from harness.contender import default_contenders, list_contenders
-    from harness.data import get_spec
+    from harness.data import get_spec, prepare_dataset
 
     get_spec(dataset)
     names = list_contenders(contenders) if contenders else default_contenders()
@@ -94,6 +94,8 @@ def run(dataset, budget, contenders, gpus, folds, seeds, max_train_per_class, st
         max_memory_bytes=parse_size(max_memory, "--max-memory") if max_memory else None,
         rerun=rerun, keep_models=keep_models, data_dir=data_dir, weights_dir=weights_dir,
     )
+    # download and decode once, here where the progress bar shows, before any job starts
+    prepare_dataset(dataset, data_dir, folds=folds, max_per_class=max_train_per_class)
     sys.exit(run_command(config))
 
 
@@ -110,7 +112,8 @@ def leaderboard(dataset, store, leaderboard_dir) -> None:
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder to look in instead of $HARNESS_DATA.")
 def datasets(data_dir) -> None:
     """List the datasets: classes, image size, train/test sizes, cache."""
     from harness.app import datasets_command

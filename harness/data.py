@@ -73,6 +73,7 @@ class DatasetSpec:
 
 
 _DATASETS: dict[str, DatasetSpec] = {}
+LOCAL_PREFIXES = ("folder:", "csv:")
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
@@ -80,22 +81,64 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
+def _builtin() -> dict[str, DatasetSpec]:
+    # The official datasets register themselves on import; importing them here, not at
+    # the top, keeps `harness --help` free of this package and avoids an import cycle.
+    import harness.datasets.official  # noqa: F401
+
+    return _DATASETS
+
+
+def is_local(name: str) -> bool:
+    """``folder:PATH`` or ``csv:FILE``: the user's own images."""
+    return name.startswith(LOCAL_PREFIXES)
+
+
 def dataset_specs() -> list[DatasetSpec]:
-    return [_DATASETS[n] for n in sorted(_DATASETS)]
+    """The registered datasets (not ``folder:``/``csv:``, which are made per path)."""
+    specs = _builtin()
+    return [specs[n] for n in sorted(specs)]
 
 
 def get_spec(name: str) -> DatasetSpec:
+    """The spec of a registered dataset, or of ``folder:PATH``/``csv:FILE`` (scans it)."""
+    if is_local(name):
+        from harness.datasets import local
+
+        return local.spec(name)
     try:
-        return _DATASETS[name]
+        return _builtin()[name]
     except KeyError:
-        known = ", ".join(sorted(_DATASETS))
+        known = ", ".join([*sorted(_DATASETS), "folder:PATH", "csv:FILE"])
         raise HarnessError(
             f"unknown dataset {name!r}; known: {known} (`harness datasets` lists them)"
         ) from None
 
 
 def load_dataset(name: str, data_dir: Path | None = None) -> Dataset:
+    """The dataset, from the cache when it is there, else downloaded/decoded and cached."""
+    if is_local(name):
+        from harness.datasets import local
+
+        return local.load(name, data_dir)  # no spec: it would read every image header
     return get_spec(name).loader(data_dir)
+
+
+def prepare_dataset(name: str, data_dir: Path | None = None, *, folds: int = 1,
+                    max_per_class: int | None = None) -> Dataset:
+    """Load (download, decode, cache) once before any job starts, and check the protocol.
+
+    Done in the CLI's process so that a download shows its progress bar and happens
+    once, and so that a dataset too small for ``--folds`` fails before any job runs.
+    """
+    import numpy as np
+
+    dataset = load_dataset(name, data_dir)
+    counts = np.bincount(dataset.train.labels, minlength=dataset.num_classes)
+    if max_per_class:
+        counts = np.minimum(counts, max_per_class)  # what cap_per_class leaves
+    _check_class_counts(counts, folds)
+    return dataset
 
 
 def _load_digits(data_dir: Path | None) -> Dataset:
@@ -167,26 +210,36 @@ def protocol_split(
 
     train = cap_per_class(train, max_per_class, seed)
     counts = np.bincount(train.labels)
-    smallest = int(counts[counts > 0].min())
-    n_classes = int((counts > 0).sum())
+    n_classes = _check_class_counts(counts, folds)
     if folds > 1:
-        if smallest < folds:
-            raise HarnessError(
-                f"--folds {folds} needs at least {folds} training images per class, "
-                f"the smallest class has {smallest}: lower --folds or raise --max-train-per-class"
-            )
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         tr, va = list(splitter.split(np.zeros(len(train)), train.labels))[fold]
     else:
-        if smallest < 2:
-            raise HarnessError(
-                "a validation part needs at least 2 training images per class: "
-                "raise --max-train-per-class"
-            )
         n_val = max(round(val_fraction * len(train)), n_classes)
         splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
         tr, va = next(splitter.split(np.zeros(len(train)), train.labels))
     return train.subset(np.sort(tr)), train.subset(np.sort(va))
+
+
+def _check_class_counts(counts: np.ndarray, folds: int) -> int:
+    """The number of classes present; an error naming the fix when the protocol can't run."""
+    present = counts[counts > 0]
+    if len(present) < 2:
+        raise HarnessError("the training part has fewer than 2 classes: a classifier needs "
+                           "at least 2; add images of another class")
+    smallest = int(present.min())
+    if folds > 1 and smallest < folds:
+        raise HarnessError(
+            f"--folds {folds} needs at least {folds} training images per class, "
+            f"the smallest class has {smallest}: lower --folds, add images or raise "
+            "--max-train-per-class"
+        )
+    if smallest < 2:
+        raise HarnessError(
+            "a validation part needs at least 2 training images per class, the smallest "
+            f"class has {smallest}: add images or raise --max-train-per-class"
+        )
+    return len(present)
 
 
 def data_root() -> Path:
