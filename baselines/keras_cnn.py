@@ -1,46 +1,94 @@
-"""Hand-built Keras CNNs, trained from scratch within the budget."""
+"""Hand-built Keras CNNs, trained from scratch within the budget.
+
+Each contender is a builder function plus its training recipe, both data: the
+architecture in ``build_*``, the recipe in ``defaults`` (optimizer, schedule over the
+budget's clock, augmentation, label smoothing). ``KerasCNN`` does the rest with the
+shared plumbing of :mod:`baselines.keras_common`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from baselines import keras_common
+from baselines import keras_common as kc
 from harness.budget import Budget
 from harness.contender import Contender, FitReport, register
 from harness.data import Split
 
+#: the training recipe every Keras CNN starts from; each contender overrides a few
+RECIPE: dict[str, Any] = {
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",  # adam | adamw | sgd (nesterov)
+    "weight_decay": 0.0,  # adamw only
+    "schedule": "cosine",  # over the budget's clock: cosine | onecycle | exponential
+    "warmup": 0.0,  # fraction of the clock
+    "label_smoothing": 0.0,
+    "flip": False,  # left-right flips in training: True, False or "auto" (a probe decides)
+    "translate": 0,  # pixels of random shift in training
+    "tta": False,  # test-time flip, kept only where it does not hurt validation
+    "patience": None,  # epochs without a better validation before stopping early
+    "dropout": 0.0,
+    "l2": 0.0,
+    "min_size": 0,  # inputs smaller than this are resized up inside the model
+}
+
 
 class KerasCNN(Contender):
-    """A Keras model built by ``build``; trained and scored by the shared plumbing."""
+    """A Keras model built by ``build(keras, input_shape, num_classes, params)``."""
 
     family = "keras-cnn"
     requires = ("tensorflow", "keras")
     extra = "keras"
     overhead_seconds = 20.0
-    defaults: dict[str, Any] = {"batch_size": 64, "learning_rate": 1e-3, "patience": None}
+    in_default_set = False
+    defaults: ClassVar[dict[str, Any]] = RECIPE
+    build: ClassVar[Any] = None
 
-    def build(self, keras, input_shape: tuple[int, ...], num_classes: int):
-        raise NotImplementedError
+    def __init__(self, seed: int = 0, **params: Any) -> None:
+        super().__init__(seed, **params)
+        # Created in the worker's setup phase: the seconds TensorFlow takes to import
+        # are setup, not training.
+        kc.import_keras(seed)
 
     def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
-        keras = keras_common.import_keras(self.seed)
-        self.model = self.build(keras, train.images.shape[1:], train.num_classes)
-        self.model.compile(
-            optimizer=keras.optimizers.Adam(self.params["learning_rate"]),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        return keras_common.fit_within_budget(
+        keras = kc.import_keras(self.seed)
+        p = self.params
+        gpu = kc.has_gpu()
+        if gpu and p.get("mixed_precision"):
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            self.model = type(self).build(keras, train.images.shape[1:], train.num_classes, p)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        kc.add_l2(self.model, p["l2"])
+        kc.compile_model(keras, self.model, learning_rate=p["learning_rate"],
+                         optimizer=p["optimizer"], weight_decay=p["weight_decay"],
+                         label_smoothing=p["label_smoothing"])
+        report = kc.fit_within_budget(
             self.model, train, val, budget,
-            batch_size=self.params["batch_size"], patience=self.params["patience"],
-            base_lr=self.params["learning_rate"],
+            batch_size=p["batch_size"], patience=p["patience"], base_lr=p["learning_rate"],
+            schedule=kc.Schedule(p["schedule"], p["warmup"]),
+            augment=kc.Augment(p["flip"], p["translate"]), seed=self.seed,
         )
+        flipped = p["flip"] is True or any(n.startswith("flip augmentation on")
+                                           for n in report.notes)
+        # a model never trained on mirror images gains nothing from seeing them at test
+        self.tta = bool(p["tta"]) and flipped and self._flip_helps(val)
+        if p["tta"] and flipped:
+            report.notes.append(f"test-time flip {'on' if self.tta else 'off (hurt validation)'}")
+        return report
+
+    def _flip_helps(self, val: Split) -> bool:
+        plain = kc.predict_in_batches(self.model, val.images).argmax(1)
+        flipped = kc.predict_in_batches(self.model, val.images, flip=True).argmax(1)
+        return np.mean(flipped == val.labels) >= np.mean(plain == val.labels)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return keras_common.predict_in_batches(self.model, images)
+        return kc.predict_in_batches(self.model, images, flip=getattr(self, "tta", False))
 
     def describe(self) -> dict[str, Any]:
         model = getattr(self, "model", None)
@@ -49,6 +97,7 @@ class KerasCNN(Contender):
             "parameters": int(model.count_params()) if model is not None else None,
             "input_shape": list(model.input_shape[1:]) if model is not None else None,
             "layers": [layer.__class__.__name__ for layer in model.layers] if model else [],
+            "test_time_flip": getattr(self, "tta", False),
         }
 
     def save(self, path: Path) -> Path | None:
@@ -58,24 +107,134 @@ class KerasCNN(Contender):
         return target
 
 
-@register("keras-shallow")
-class KerasShallow(KerasCNN):
-    """The seed project's MNIST model: one Conv2D layer with 8 kernels, a dense head.
+def bn(keras, x):
+    # Keras' default momentum (0.99) needs many hundred steps before the inference
+    # statistics are right; a short budget may give fewer.
+    return keras.layers.BatchNormalization(momentum=0.9)(x)
 
-    Dropout around the head: trained for the whole budget, the model would
-    otherwise overfit small datasets such as digits.
-    """
 
-    def build(self, keras, input_shape, num_classes):
-        layers = keras.layers
-        return keras.Sequential([
-            keras.Input(shape=input_shape),
-            layers.Rescaling(1 / 255),
-            layers.Conv2D(8, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dropout(0.3),
-            layers.Dense(64, activation="relu"),
-            layers.Dropout(0.3),
-            layers.Dense(num_classes, activation="softmax"),
-        ], name="keras_shallow")
+def conv_bn(keras, x, width: int, activation: str = "relu"):
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+    return keras.layers.Activation(activation)(bn(keras, x))
+
+
+def head(keras, x, num_classes: int, dropout: float, hidden: int = 0):
+    layers = keras.layers
+    if hidden:
+        x = layers.Dense(hidden, activation="relu")(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    # float32 softmax also under mixed precision: float16 logits lose small classes
+    return layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
+
+
+def build_shallow(keras, input_shape, num_classes, p):
+    layers = keras.layers
+    inputs, x = kc.stem(keras, input_shape)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(p["dropout"])(layers.Flatten()(x))
+    x = head(keras, x, num_classes, p["dropout"], hidden=64)
+    return keras.Model(inputs, x, name="keras_shallow")
+
+
+def build_cnn6(keras, input_shape, num_classes, p):
+    layers = keras.layers
+    inputs, x = kc.stem(keras, input_shape, p["min_size"])
+    for i, width in enumerate((32, 64, 128)):
+        x = conv_bn(keras, conv_bn(keras, x, width), width)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(p["dropout"] + 0.1 * i)(x)
+    x = layers.Flatten()(x)
+    return keras.Model(inputs, head(keras, x, num_classes, 0.5, hidden=128), name="keras_cnn6")
+
+
+def build_deep(keras, input_shape, num_classes, p):
+    layers = keras.layers
+    inputs, x = kc.stem(keras, input_shape, p["min_size"])
+    for i, width in enumerate(p["widths"]):
+        for _ in range(p["convs_per_block"]):
+            x = conv_bn(keras, x, width)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(p["dropout"] + 0.05 * i)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = head(keras, x, num_classes, 0.5, hidden=2 * p["widths"][-1])
+    return keras.Model(inputs, x, name="keras_deep")
+
+
+def build_mobilenet(keras, input_shape, num_classes, p):
+    inputs, x = kc.stem(keras, input_shape, p["min_size"])
+    backbone = keras.applications.MobileNet(
+        input_shape=tuple(x.shape[1:]), alpha=p["alpha"], include_top=False,
+        weights=None, pooling="avg", dropout=0.0,
+    )
+    for layer in backbone.layers:  # see bn(): short budgets need quicker statistics
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    x = head(keras, backbone(x), num_classes, p["dropout"])
+    return keras.Model(inputs, x, name="mobilenet_scratch")
+
+
+def build_fastnet(keras, input_shape, num_classes, p):
+    """airbench's shape: a conv stem, then blocks of conv, pool, BN, GELU, conv, BN, GELU."""
+    layers = keras.layers
+    inputs, x = kc.stem(keras, input_shape, p["min_size"])
+    x = conv_bn(keras, x, p["widths"][0] // 2, "gelu")
+    for width in p["widths"]:
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Activation("gelu")(bn(keras, x))
+        x = conv_bn(keras, x, width, "gelu")
+    # Flatten, not airbench's global max-pooling: in small images (digits) where a
+    # stroke is matters, and the map left after three poolings is small anyway.
+    x = layers.Flatten()(x)
+    return keras.Model(inputs, head(keras, x, num_classes, p["dropout"]), name="keras_fastnet")
+
+
+def _variant(name: str, builder, doc: str, **recipe: Any) -> type[KerasCNN]:
+    """Register a KerasCNN variant: a builder and its recipe, no new class hierarchy."""
+    cls = type("".join(w.capitalize() for w in name.split("-")), (KerasCNN,), {
+        "__doc__": doc, "build": staticmethod(builder), "defaults": {**RECIPE, **recipe},
+        "__module__": __name__,
+    })
+    return register(name)(cls)
+
+
+KerasShallow = _variant(
+    "keras-shallow", build_shallow,
+    "The seed project's MNIST model: one Conv2D with 8 kernels, a dense head. Dropout "
+    "around the head: trained for the whole budget it would otherwise overfit digits.",
+    dropout=0.3,
+)
+KerasShallow.in_default_set = True
+
+_variant(
+    "keras-cnn6", build_cnn6,
+    "The seed's CIFAR-10 network: six Conv2D with batch norm, max-pooling and rising "
+    "dropout (86.49 % on CIFAR-10 there). Three poolings: 8x8 inputs go up to 16x16.",
+    dropout=0.2, min_size=16, translate=1,
+)
+_variant(
+    "keras-deep", build_deep,
+    "Deeper and wider (the seed's CIFAR-100 network): four blocks of two conv-BN-ReLU, "
+    "max-pooling and dropout, cosine decay with warm-up over the budget's clock.",
+    widths=(32, 64, 128, 256), convs_per_block=2, dropout=0.1, min_size=16,
+    warmup=0.1, learning_rate=2e-3, translate=1,
+)
+_variant(
+    "mobilenet-scratch", build_mobilenet,
+    "MobileNet (v1) with no pretrained weights, L2 on every kernel and dropout (the "
+    "second seed's Model II.1); the learning rate decays exponentially over the clock.",
+    alpha=1.0, l2=1e-4, dropout=0.3, min_size=32, schedule="exponential",
+    learning_rate=2e-3, translate=1,
+)
+_variant(
+    "keras-fastnet", build_fastnet,
+    "Accuracy per second, after the CIFAR-10 speed records (airbench): a small VGG-style "
+    "net with batch norm, a one-cycle schedule sized to the budget, label smoothing, "
+    "flip-and-translate augmentation, test-time flip; mixed precision and XLA on a GPU. "
+    "Flips only where a probe finds labels survive mirroring (photos, not digits).",
+    widths=(32, 64, 128), min_size=16, optimizer="adamw", weight_decay=5e-4,
+    learning_rate=3e-3, schedule="onecycle", warmup=0.2, label_smoothing=0.2,
+    flip="auto", translate=2, tta=True, batch_size=128, mixed_precision=True,
+)

@@ -1,9 +1,12 @@
-"""Keras plumbing every Keras contender shares: setup, the deadline, the history.
+"""Keras plumbing every Keras contender shares: input, pipeline, schedule, deadline.
 
 ``fit_within_budget`` trains until the deadline (or until validation stops improving
-for ``patience`` epochs), never starting work it cannot finish in time, anneals the
-learning rate over the time really available (a cosine over the budget's clock, not
-over a fixed epoch count) and restores the weights of the best validation epoch.
+for ``patience`` epochs), never starting work it cannot finish in time. The learning
+rate follows a schedule over the budget's *clock*, not over a fixed epoch count: the
+clock starts once the first step has run (so graph tracing does not eat the warm-up)
+and ends when the last validation pass must begin, so the finest steps are the last
+ones before the deadline whatever the speed of the machine. The weights of the best
+validation epoch are restored at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +27,12 @@ if TYPE_CHECKING:
     import keras
 
 PREDICT_BATCH = 1024
+#: the flip probe: from ``at`` of the budget, once validation is ``learned`` of the way
+#: from chance to perfect (or at ``until`` regardless), flips go on if mirrored images
+#: keep ``kept`` of the accuracy over chance
+FLIP_PROBE = {"at": 0.15, "learned": 0.3, "until": 0.5, "kept": 0.8}
+#: how often (in budget fractions) the learning rate is re-assigned between batches
+LR_UPDATE_FRACTION = 1 / 400
 
 
 def import_keras(seed: int):
@@ -35,51 +45,208 @@ def import_keras(seed: int):
     return keras
 
 
-def make_callback(budget: Budget, patience: int | None, report: FitReport,
-                  base_lr: float | None = None):
+def has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def stem(keras, input_shape: tuple[int, ...], min_size: int = 0):
+    """``(inputs, x)``: uint8 pixels scaled to [0, 1] and, if smaller, resized up.
+
+    Networks with several poolings would shrink an 8x8 input below 1x1; resizing in
+    the model (not in the data) keeps ``predict_proba`` a call on raw images.
+    """
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    height, width = input_shape[:2]
+    if min(height, width) < min_size:
+        scale = min_size / min(height, width)
+        x = keras.layers.Resizing(round(height * scale), round(width * scale),
+                                  interpolation="bilinear")(x)
+    return inputs, x
+
+
+def add_l2(model: keras.Model, l2: float) -> None:
+    """L2 on every kernel of ``model``, also of layers built by ``keras.applications``."""
+    import keras
+
+    if not l2:
+        return
+    for variable in model.trainable_weights:
+        if variable.path.endswith("kernel"):  # conv, depthwise and dense kernels
+            variable.regularizer = keras.regularizers.L2(l2)
+
+
+# -- the input pipeline -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Label-preserving distortions applied per batch, on the CPU, in ``tf.data``."""
+
+    #: left-right flips: right for photos, wrong for digits and text. ``"auto"`` starts
+    #: without them and turns them on when a model that never saw a mirror image
+    #: already classifies mirrored validation images nearly as well (see FLIP_PROBE).
+    flip: bool | str = False
+    translate: int = 0  # pixels, in each direction, by reflect-padding then cropping
+
+
+def make_dataset(split: Split, batch_size: int, *, training: bool,
+                 augment: Augment = Augment(), seed: int = 0, flip_switch=None):
+    """``tf.data``: cache, shuffle, batch, augment, one-hot labels, prefetch.
+
+    Training data repeats forever (epochs are ``steps_per_epoch`` long, all batches full
+    so the step is traced once); labels are one-hot so that label smoothing works.
+    ``flip_switch``, a boolean ``tf.Variable``, turns flipping on and off while training.
+    """
+    import tensorflow as tf
+
+    num_classes = split.num_classes
+    ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels)).cache()
+    if training:
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
+    pad = augment.translate
+    height, width = split.images.shape[1:3]
+
+    def transform(images, labels):
+        if training and flip_switch is not None:
+            images = tf.cond(flip_switch, lambda: tf.image.random_flip_left_right(images),
+                             lambda: images)
+        if training and pad:
+            padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+            shape = tf.stack([tf.shape(images)[0], height, width, tf.shape(images)[3]])
+            # one shift per batch: cheap, and over many batches just as varied
+            images = tf.image.random_crop(padded, shape, seed=seed)
+        return images, tf.one_hot(labels, num_classes)
+
+    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# -- the budget-sized schedule and the deadline -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning rate as a function of the fraction of training time gone, 0..1."""
+
+    kind: str = "cosine"  # cosine | onecycle | exponential | constant
+    warmup: float = 0.0  # fraction of the time spent ramping linearly up from 0
+    final: float = 0.01  # exponential: the factor reached at the end
+
+    def factor(self, progress: float) -> float:
+        p = min(max(progress, 0.0), 1.0)
+        if self.warmup and p < self.warmup:
+            return p / self.warmup
+        q = (p - self.warmup) / (1 - self.warmup) if self.warmup < 1 else 1.0
+        if self.kind == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * q))
+        if self.kind == "onecycle":  # airbench's triangle: the linear descent to 0
+            return 1 - q
+        if self.kind == "exponential":
+            return self.final**q
+        if self.kind == "constant":
+            return 1.0
+        raise ValueError(f"unknown schedule {self.kind!r}")
+
+
+def make_callback(budget: Budget, val: Split, patience: int | None, report: FitReport,
+                  base_lr: float | None = None, schedule: Schedule = Schedule(),
+                  best_score: float = -1.0, flip_switch=None):
     """A callback that stops at the deadline, records each epoch, keeps the best weights.
 
-    With ``base_lr``, the learning rate follows a cosine from ``base_lr`` to 0 over the
-    budget's remaining clock, so the last epochs before the deadline are the finest.
+    With ``base_lr``, the learning rate follows ``schedule`` over the clock between the
+    end of the first step and the moment the last validation pass must start.
+    ``best_score`` (a validation accuracy) is the score to beat: a model that is
+    already trained keeps its weights unless an epoch here does better.
+
+    Validation is a direct call of the model (as ``predict_proba`` is), not Keras'
+    ``validation_data``: no second graph to trace (seconds for a MobileNet on a CPU,
+    before the first epoch could be scored) and it can score a model stopped mid-epoch.
+    Its ``val_accuracy`` and ``val_loss`` go into the epoch's logs for later callbacks.
+    With ``flip_switch``, the flip probe decides once whether to turn flips on.
     """
     import keras
 
     class BudgetCallback(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.best: tuple[float, float] = (-1.0, 0.0)  # (val accuracy, -val loss)
+            # (val acc, -val loss); a warm start is beaten only by a strictly better accuracy
+            self.best: tuple[float, float] = (best_score, math.inf)
             self.best_weights: list[np.ndarray] | None = None
             self.best_epoch = 0
-            self.epoch_started = 0.0
             self.val_seconds = 0.0  # how long validation takes, measured
-            self.train_end = 0.0
-            self.stopped_by_deadline = False
+            self.step_seconds = 0.0  # the slowest recent training step, measured
+            self.step_started = 0.0
+            self.flip_decided = flip_switch is None
+            self.clock_start: float | None = None  # set after the first (traced) step
+            self.next_lr_update = 0.0
 
-        def _out_of_time(self) -> bool:
-            # Stop while the epoch's validation pass still fits before the deadline.
-            return time.monotonic() + 1.2 * self.val_seconds >= budget.deadline
+        def _reserve(self) -> float:
+            return 1.2 * self.val_seconds
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_started = time.monotonic()
-            if base_lr is not None:
-                progress = min(1.0, budget.elapsed() / budget.seconds)
-                lr = base_lr * 0.5 * (1 + math.cos(math.pi * progress))
-                self.model.optimizer.learning_rate.assign(lr)
+        def _out_of_time(self, next_step: bool = False) -> bool:
+            # Stop while the epoch's validation pass (and, between batches, one more
+            # step) still fits before the deadline.
+            step = 1.5 * self.step_seconds if next_step else 0.0
+            return time.monotonic() + step + self._reserve() >= budget.deadline
+
+        def _set_lr(self) -> None:
+            now = time.monotonic()
+            if base_lr is None or now < self.next_lr_update:
+                return
+            start = self.clock_start if self.clock_start is not None else now
+            end = budget.deadline - self._reserve()
+            progress = (now - start) / max(end - start, 1e-6)
+            self.model.optimizer.learning_rate.assign(base_lr * schedule.factor(progress))
+            self.next_lr_update = now + budget.seconds * LR_UPDATE_FRACTION
+
+        def on_train_begin(self, logs=None):
+            if base_lr is not None:  # warm-up starts at 0, not at the base rate
+                self.model.optimizer.learning_rate.assign(base_lr * schedule.factor(0.0))
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._set_lr()
+            self.step_started = time.monotonic()
 
         def on_train_batch_end(self, batch, logs=None):
-            if self._out_of_time():
-                self.stopped_by_deadline = True
+            now = time.monotonic()
+            if self.clock_start is None:  # the first step traced the graph: not a step
+                self.clock_start = now
+                self.next_lr_update = 0.0
+            else:  # slowest recent step; forgets a one-off stall slowly
+                self.step_seconds = max(now - self.step_started, 0.95 * self.step_seconds)
+            if self._out_of_time(next_step=True):
                 self.model.stop_training = True
 
-        def on_test_begin(self, logs=None):
-            self.train_end = time.monotonic()
+        def _probe_flip(self, proba: np.ndarray) -> None:
+            if budget.elapsed() < FLIP_PROBE["at"] * budget.seconds:
+                return
+            chance = 1 / val.num_classes
+            plain = float(np.mean(proba.argmax(1) == val.labels))
+            if plain < chance + FLIP_PROBE["learned"] * (1 - chance) and (
+                    budget.elapsed() < FLIP_PROBE["until"] * budget.seconds):
+                return  # too early to tell: the model has not learned enough yet
+            mirrored = predict_in_batches(self.model, val.images[:, :, ::-1])
+            kept = (np.mean(mirrored.argmax(1) == val.labels) - chance) / max(plain - chance, 1e-9)
+            on = plain > chance and kept >= FLIP_PROBE["kept"]
+            flip_switch.assign(on)
+            self.flip_decided = True
+            report.notes.append(f"flip augmentation {'on' if on else 'off'}: mirrored "
+                                f"images keep {max(kept, 0):.0%} of the accuracy over chance")
 
         def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            now = time.monotonic()
-            if self.train_end:
-                self.val_seconds = max(self.val_seconds, now - self.train_end)
-            acc = logs.get("val_accuracy")
+            logs = logs if logs is not None else {}
+            started = time.monotonic()
+            proba = predict_in_batches(self.model, val.images)
+            acc = float(np.mean(proba.argmax(1) == val.labels))
+            picked = proba[np.arange(len(val)), val.labels]
+            logs.update(val_accuracy=acc, val_loss=float(-np.mean(np.log(picked + 1e-12))))
+            self.val_seconds = max(self.val_seconds, time.monotonic() - started)
+            if not self.flip_decided:
+                self._probe_flip(proba)
             report.history.append(Epoch(
                 epoch + 1, budget.elapsed(),
                 train_loss=_f(logs.get("loss")), train_accuracy=_f(logs.get("accuracy")),
@@ -91,16 +258,14 @@ def make_callback(budget: Budget, patience: int | None, report: FitReport,
                 self.best_weights = self.model.get_weights()
             if patience is not None and epoch - self.best_epoch >= patience:
                 self.model.stop_training = True
-                report.notes.append(f"stopped early: no better validation in {patience} epochs")
+                report.notes.append(
+                    f"stopped early on purpose: no better validation in {patience} epochs")
             if self._out_of_time():
-                self.stopped_by_deadline = True
                 self.model.stop_training = True
 
         def on_train_end(self, logs=None):
             if self.best_weights is not None:
                 self.model.set_weights(self.best_weights)
-            if self.stopped_by_deadline:
-                report.notes.append("stopped at the deadline")
 
     return BudgetCallback()
 
@@ -119,25 +284,59 @@ def fit_within_budget(
     patience: int | None = None,
     max_epochs: int = 100_000,
     base_lr: float | None = None,
+    schedule: Schedule = Schedule(),
+    augment: Augment = Augment(),
+    seed: int = 0,
+    best_score: float = -1.0,
     callbacks: list | None = None,
 ) -> FitReport:
-    """Train ``model`` (compiled, with an ``accuracy`` metric) within ``budget``."""
+    """Train ``model`` (compiled with an ``accuracy`` metric, one-hot loss) within ``budget``."""
+    import tensorflow as tf
+
     report = FitReport()
-    callback = make_callback(budget, patience, report, base_lr)
+    batch_size = max(1, min(batch_size, len(train)))
+    switch = tf.Variable(augment.flip is True, trainable=False) if augment.flip else None
+    callback = make_callback(budget, val, patience, report, base_lr, schedule, best_score,
+                             switch if augment.flip == "auto" else None)
     model.fit(
-        train.images, train.labels,
-        validation_data=(val.images, val.labels),
-        batch_size=batch_size, epochs=max_epochs, shuffle=True, verbose=0,
+        make_dataset(train, batch_size, training=True, augment=augment, seed=seed,
+                     flip_switch=switch),
+        steps_per_epoch=max(1, len(train) // batch_size),
+        epochs=max_epochs, verbose=0, shuffle=False,  # the dataset shuffles
         callbacks=[callback, *(callbacks or [])],
     )
     return report
 
 
-def predict_in_batches(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Softmax outputs for ``images``; one direct call per batch (no ``predict`` overhead)."""
-    out = [
-        np.asarray(model(images[i : i + PREDICT_BATCH], training=False), dtype=np.float64)
-        for i in range(0, len(images), PREDICT_BATCH)
-    ]
+def compile_model(keras, model: keras.Model, *, learning_rate: float,
+                  optimizer: str = "adam", weight_decay: float = 0.0,
+                  label_smoothing: float = 0.0) -> None:
+    """Compile for the one-hot pipeline; XLA where a GPU is present (Keras' own default)."""
+    optimizers = {
+        "adam": lambda: keras.optimizers.Adam(learning_rate),
+        "adamw": lambda: keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
+        "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
+    }
+    model.compile(
+        optimizer=optimizers[optimizer](),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+        metrics=["accuracy"],
+        jit_compile="auto",
+    )
+
+
+def predict_in_batches(model: keras.Model, images: np.ndarray, *, flip: bool = False) -> np.ndarray:
+    """Softmax outputs for ``images``; one direct call per batch (no ``predict`` overhead).
+
+    With ``flip``, the average over each image and its mirror (test-time augmentation).
+    """
+    out = []
+    for i in range(0, len(images), PREDICT_BATCH):
+        batch = images[i : i + PREDICT_BATCH]
+        proba = np.asarray(model(batch, training=False), dtype=np.float64)
+        if flip:
+            mirrored = np.ascontiguousarray(batch[:, :, ::-1])
+            proba = 0.5 * (proba + np.asarray(model(mirrored, training=False), dtype=np.float64))
+        out.append(proba)
     proba = np.concatenate(out)
     return proba / proba.sum(axis=1, keepdims=True)

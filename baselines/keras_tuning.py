@@ -1,0 +1,315 @@
+"""Budgeted tuning of a small CNN: KerasTuner's Bayesian optimisation and Optuna's TPE.
+
+Both tuners share one search space (data, below), one model builder and one
+:class:`BudgetedSearch` that owns the clock: the first ``search_fraction`` of the
+budget goes to trials of ``budget * search_fraction / trials`` seconds each (every trial
+trained by the same budget-aware plumbing as the hand-built CNNs), the rest to the
+final model. The final model is the best trial's, *continued* from its weights for the
+time left, so a tuner whose budget runs out still returns the best model it saw. The
+trial history is written to ``trials.csv`` in the job's directory (the worker keeps it
+next to ``result.json``; its ``work/`` folder is deleted after the job).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from baselines import keras_common as kc
+from baselines.keras_cnn import conv_bn, head
+from harness.budget import Budget
+from harness.contender import Contender, FitReport, register
+from harness.data import Split
+
+TRIALS_FILE = "trials.csv"
+
+#: name -> (kind, low, high[, step]) or ("choice", values): the second seed's Model II.5
+SPACE: dict[str, tuple] = {
+    "width": ("int", 16, 64, 16),
+    "depth": ("int", 1, 3, 1),
+    "dropout": ("float", 0.0, 0.5),
+    "l2": ("log", 1e-6, 1e-3),
+    "learning_rate": ("log", 3e-4, 1e-2),
+    "batch_size": ("choice", (32, 64, 128)),
+}
+#: used when not one trial finished in time
+FALLBACK = {"width": 32, "depth": 2, "dropout": 0.2, "l2": 1e-5,
+            "learning_rate": 2e-3, "batch_size": 64}
+
+
+def build_tunable(keras, input_shape, num_classes: int, hp: dict[str, Any]):
+    """``depth`` blocks of two conv-BN-ReLU, doubling from ``width``; a dropout head."""
+    layers = keras.layers
+    # two more halvings than blocks would need, so 8x8 digits keep a 2x2 map at the end
+    inputs, x = kc.stem(keras, input_shape, 2 ** (hp["depth"] + 1))
+    for i in range(hp["depth"]):
+        width = hp["width"] * 2**i
+        x = conv_bn(keras, conv_bn(keras, x, width), width)
+        x = layers.Dropout(hp["dropout"])(layers.MaxPooling2D(2)(x))
+    x = layers.Flatten()(x)
+    model = keras.Model(inputs, head(keras, x, num_classes, hp["dropout"], hidden=128),
+                        name="tuned_cnn")
+    kc.add_l2(model, hp["l2"])
+    kc.compile_model(keras, model, learning_rate=hp["learning_rate"])
+    return model
+
+
+class BudgetedSearch:
+    """The clock, the trials and the best model so far, for any proposer of parameters."""
+
+    def __init__(self, keras, train: Split, val: Split, budget: Budget, seed: int,
+                 search_fraction: float, trials: int, min_trial_seconds: float) -> None:
+        self.keras, self.train, self.val, self.seed = keras, train, val, seed
+        self.search_deadline = budget.started + budget.seconds * search_fraction
+        self.trial_seconds = max(min_trial_seconds, budget.seconds * search_fraction / trials)
+        self.started = budget.started
+        self.best_score = -1.0
+        self.best_model = None
+        self.best_params: dict[str, Any] | None = None
+        self.rows: list[dict[str, Any]] = []
+
+    def time_for_another(self) -> bool:
+        # Half a trial's time is still worth a trial: it is cut to what is left.
+        return self.search_deadline - time.monotonic() >= 0.5 * self.trial_seconds
+
+    def build(self, params: dict[str, Any]):
+        return build_tunable(self.keras, self.train.images.shape[1:], self.train.num_classes,
+                             params)
+
+    def train_trial(self, model, params: dict[str, Any], callbacks: list | None = None) -> float:
+        """Train one trial for its slice of the search time; return its best val accuracy."""
+        started = time.monotonic()
+        seconds = max(0.5, min(self.trial_seconds, self.search_deadline - started))
+        row: dict[str, Any] = {"trial": len(self.rows), **params, "state": "complete"}
+        report = FitReport()
+        try:
+            report = kc.fit_within_budget(
+                model, self.train, self.val, Budget(seconds), batch_size=params["batch_size"],
+                base_lr=params["learning_rate"], seed=self.seed, callbacks=callbacks,
+            )
+        except Exception as exc:  # a pruned (or failed) trial is a row too
+            row["state"] = "pruned" if type(exc).__name__ == "TrialPruned" else "failed"
+            raise
+        finally:
+            best = report.best() if report.history else None
+            score = best.val_accuracy if best else None
+            row.update(val_accuracy=score, epochs=len(report.history),
+                       seconds=round(time.monotonic() - started, 2),
+                       started_at=round(started - self.started, 2))
+            self.rows.append(row)
+        if score is not None and score > self.best_score:
+            self.best_score, self.best_model, self.best_params = score, model, dict(params)
+        return float(score or 0.0)
+
+    def finish(self, budget: Budget, notes: list[str]) -> tuple[Any, FitReport]:
+        """Continue the best trial's model until the deadline; a fresh one if none finished."""
+        if self.best_model is None:
+            notes.append("no trial finished in the search time: default parameters")
+            self.best_params, self.best_model = dict(FALLBACK), self.build(FALLBACK)
+        params = self.best_params
+        report = kc.fit_within_budget(
+            self.best_model, self.train, self.val, budget, batch_size=params["batch_size"],
+            # a warm restart at half the trial's rate: the weights are already trained
+            base_lr=0.5 * params["learning_rate"], seed=self.seed, best_score=self.best_score,
+        )
+        pruned = sum(r["state"] == "pruned" for r in self.rows)
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+        notes.append(f"{len(self.rows)} trials ({pruned} pruned) of ~{self.trial_seconds:.0f} s, "
+                     f"best val {self.best_score:.3f} ({shown}); trials in {TRIALS_FILE}")
+        return self.best_model, report
+
+    def write(self, folder: Path) -> Path:
+        path = folder / TRIALS_FILE
+        names = list(dict.fromkeys(k for r in self.rows for k in r))
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=names)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        return path
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def artifacts_dir(workdir: Path) -> Path:
+    """The job's directory: the worker deletes its ``work/`` subfolder after the job."""
+    return workdir.parent if workdir.name == "work" else workdir
+
+
+# -- the two proposers ------------------------------------------------------------------
+
+
+def search_keras_tuner(search: BudgetedSearch, workdir: Path, seed: int) -> None:
+    import keras_tuner as kt
+
+    def declare(hp, name: str, spec: tuple):
+        kind, *args = spec
+        if kind == "int":
+            return hp.Int(name, args[0], args[1], step=args[2])
+        if kind == "choice":
+            return hp.Choice(name, list(args[0]))
+        return hp.Float(name, args[0], args[1], sampling="log" if kind == "log" else "linear")
+
+    class HyperModel(kt.HyperModel):
+        def build(self, hp):
+            return search.build({name: declare(hp, name, spec) for name, spec in SPACE.items()})
+
+        def fit(self, hp, model, *args, **kwargs):
+            # KerasTuner's own callbacks checkpoint every best epoch to disk: the
+            # search keeps the best model in memory instead, so they are left out.
+            score = search.train_trial(model, dict(hp.values))
+            if not search.time_for_another():
+                tuner.oracle.max_trials = len(tuner.oracle.trials)  # the oracle stops
+            return score
+
+    tuner = kt.BayesianOptimization(
+        HyperModel(), objective=kt.Objective("val_accuracy", "max"),
+        # a generous ceiling, lowered when time runs out; few random points, since a
+        # budget of minutes allows only a handful of trials
+        max_trials=10_000, num_initial_points=3, seed=seed,
+        directory=str(workdir), project_name="keras_tuner", overwrite=True,
+    )
+    tuner.search(verbose=0)
+
+
+def search_optuna(search: BudgetedSearch, storage: str | None, study_name: str,
+                  seed: int) -> None:
+    import optuna
+
+    # The maintained callback imports ``keras.callbacks.Callback``, so it is a Keras 3
+    # callback here (the ``tfkeras`` one would be ``tf.keras``'s).
+    from optuna_integration import KerasPruningCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=3),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+    )
+
+    def suggest(trial, name: str, spec: tuple):
+        kind, *args = spec
+        if kind == "int":
+            return trial.suggest_int(name, args[0], args[1], step=args[2])
+        if kind == "choice":
+            return trial.suggest_categorical(name, list(args[0]))
+        return trial.suggest_float(name, args[0], args[1], log=kind == "log")
+
+    def objective(trial) -> float:
+        params = {name: suggest(trial, name, spec) for name, spec in SPACE.items()}
+        model = search.build(params)
+        return search.train_trial(model, params, [KerasPruningCallback(trial, "val_accuracy")])
+
+    def stop_when_out_of_time(study, _trial) -> None:
+        if not search.time_for_another():
+            study.stop()
+
+    study.optimize(objective, callbacks=[stop_when_out_of_time], gc_after_trial=False)
+
+
+# -- the contenders ---------------------------------------------------------------------
+
+
+class KerasTuned(Contender):
+    """A small CNN whose width, depth, dropout, L2, learning rate and batch size are tuned."""
+
+    family = "keras-tuned"
+    requires: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
+    extra = "keras"
+    overhead_seconds = 25.0
+    in_default_set = False
+    defaults: ClassVar[dict[str, Any]] = {
+        "search_fraction": 0.6, "trials": 6, "min_trial_seconds": 3.0,
+    }
+
+    def __init__(self, seed: int = 0, **params: Any) -> None:
+        super().__init__(seed, **params)
+        # Created in the worker's setup phase: imports are setup, not training.
+        kc.import_keras(seed)
+        for module in self.requires[2:]:
+            __import__(module)
+
+    def search(self, search: BudgetedSearch, workdir: Path) -> None:
+        raise NotImplementedError
+
+    def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
+        keras = kc.import_keras(self.seed)
+        p = self.params
+        search = BudgetedSearch(keras, train, val, budget, self.seed, p["search_fraction"],
+                                p["trials"], p["min_trial_seconds"])
+        notes: list[str] = []
+        try:
+            self.search(search, workdir)
+        finally:
+            self.trials_path = search.write(artifacts_dir(workdir))
+        self.model, report = search.finish(budget, notes)
+        self.best_params = search.best_params
+        report.notes = notes + report.notes
+        return report
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return kc.predict_in_batches(self.model, images)
+
+    def describe(self) -> dict[str, Any]:
+        model = getattr(self, "model", None)
+        return {
+            "params": dict(self.params),
+            "best": getattr(self, "best_params", None),
+            "parameters": int(model.count_params()) if model is not None else None,
+            "trials": str(getattr(self, "trials_path", "")) or None,
+        }
+
+    def save(self, path: Path) -> Path | None:
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / "model.keras"
+        self.model.save(target)
+        return target
+
+
+@register("keras-tuner-bayes")
+class KerasTunerBayes(KerasTuned):
+    """KerasTuner's Bayesian optimisation (a Gaussian process) over the space above."""
+
+    requires = ("tensorflow", "keras", "keras_tuner")
+
+    def search(self, search: BudgetedSearch, workdir: Path) -> None:
+        search_keras_tuner(search, workdir, self.seed)
+
+
+@register("optuna-tpe")
+class OptunaTPE(KerasTuned):
+    """Optuna's TPE with a median pruner fed every epoch.
+
+    The study lives in the harness's store (``HARNESS_STORE_URL``, set by the runner)
+    under the job's key, so machines running the same job share one study and each
+    new trial learns from every machine's; without a store URL it stays in memory.
+    """
+
+    requires = ("tensorflow", "keras", "optuna")
+    defaults: ClassVar[dict[str, Any]] = {**KerasTuned.defaults, "study": None}
+
+    def __init__(self, seed: int = 0, **params: Any) -> None:
+        super().__init__(seed, **params)
+        import optuna_integration  # noqa: F401
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        # Not in ``requires``: once imported, optuna_integration's lazy module has no
+        # __spec__ and ``find_spec`` raises instead of answering.
+        if "optuna_integration" not in sys.modules and not importlib.util.find_spec(
+                "optuna_integration"):
+            return "optuna_integration not installed: pip install 'harness[keras]'"
+        return super().unavailable()
+
+    def search(self, search: BudgetedSearch, workdir: Path) -> None:
+        storage = os.environ.get("HARNESS_STORE_URL") or None
+        study = self.params["study"] or f"{self.name}/{artifacts_dir(workdir).name}"
+        search_optuna(search, storage, study, self.seed)
