@@ -12,8 +12,9 @@ all of them alike:
 - ``harness``: :func:`baselines.keras_common.fit_within_budget` (tf.data pipeline,
   budget-sized schedule, deadline checks, per-epoch validation, best weights).
 
-Throughput is training images per second of wall time after the first epoch (which
-traces the graph, once per run in every variant), validation included. A benchmark,
+Throughput is training images per second of wall time after the graph is traced (the
+first step for the harness, a first one-epoch fit for the bare loop), validation
+included. A benchmark,
 not a test: timings on a shared CPU are noisy, so it prints the median of the runs.
 """
 
@@ -48,18 +49,17 @@ def build(name: str, shape, classes: int, seed: int):
 
 
 class Clock:
-    """Keras callback factory: images/s from the end of the first epoch to the end."""
+    """Keras callback factory: images/s from the end of the first (traced) step to the end."""
 
     def __init__(self, keras, batch_size: int) -> None:
         outer = self
 
         class _Callback(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
-                outer.batches += 1
-
-            def on_epoch_end(self, epoch, logs=None):
-                if outer.start is None:
-                    outer.start, outer.batches = time.perf_counter(), 0
+                if outer.start is None:  # the first step traced the graph
+                    outer.start = time.perf_counter()
+                else:
+                    outer.batches += 1
 
             def on_train_end(self, logs=None):
                 outer.end = time.perf_counter()
