@@ -4,4 +4,4 @@ Modules here import only the standard library and ``harness`` at module level;
 TensorFlow, torch and AutoGluon are imported inside the methods that use them.
 """
 
-from baselines import keras_cnn, keras_tuning, sklearn_models  # noqa: F401  (registration)
+from baselines import automm, keras_cnn, keras_tuning, sklearn_models  # noqa: F401  (registration)

@@ -36,6 +36,16 @@ if TYPE_CHECKING:
     from harness.data import Split
 
 
+class ContenderUnavailable(Exception):
+    """Raised from ``fit`` when the contender finds it cannot run here after all.
+
+    For what ``unavailable()`` cannot know before the job starts, such as pretrained
+    weights that are neither on disk nor downloadable. The worker records the row as
+    ``skipped`` with this message, which must say what to install or which file to put
+    where.
+    """
+
+
 @dataclass(frozen=True)
 class Epoch:
     """One point of the learning curve: where the contender stood after an epoch."""

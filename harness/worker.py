@@ -98,7 +98,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
 
     from harness import metrics
     from harness.budget import Budget
-    from harness.contender import create, get, load_plugins
+    from harness.contender import ContenderUnavailable, create, get, load_plugins
     from harness.data import load_dataset, protocol_split
     from harness.environment import describe_environment
     from harness.results import Job
@@ -169,11 +169,14 @@ def run_job(jobdir: Path) -> dict[str, Any]:
     except BaseException as exc:  # every failure is a row; the runner decides what's next
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        tail = traceback.format_exc().strip().splitlines()
-        row["status"] = classify_exception(exc)
-        row["message"] = f"{stage}: {type(exc).__name__}: {exc}".splitlines()[0][:500]
-        row["traceback_tail"] = "\n".join(tail[-15:])
-        traceback.print_exc()
+        if isinstance(exc, ContenderUnavailable):  # this machine lacks something: no failure
+            row["status"], row["message"] = "skipped", str(exc)[:500]
+        else:
+            tail = traceback.format_exc().strip().splitlines()
+            row["status"] = classify_exception(exc)
+            row["message"] = f"{stage}: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+            row["traceback_tail"] = "\n".join(tail[-15:])
+            traceback.print_exc()
     row["peak_rss_mb"] = _peak_rss_mb()
     try:
         row["peak_gpu_mb"] = _peak_gpu_mb()

@@ -60,3 +60,34 @@ def store_rows(path: Path) -> list[tuple[str, str, str]]:
     """(job_key, contender, status) of every row, straight from SQLite."""
     with sqlite3.connect(path) as conn:
         return conn.execute("SELECT job_key, contender, status FROM results ORDER BY id").fetchall()
+
+
+# Tests never reach the network: the Hugging Face hub (timm, AutoMM) stays offline, in
+# this process and in the workers it starts. Set before anything imports huggingface_hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def automm_weights(tmp_path_factory) -> Path:
+    """Random-initialised timm checkpoints standing in for the AutoMM backbones' weights.
+
+    AutoMM itself is imported here too: imports are setup, not training budget.
+    """
+    pytest.importorskip("autogluon.multimodal")
+    from baselines.automm import BACKBONES, save_backbone
+
+    root = tmp_path_factory.mktemp("weights")
+    for _gpu, cpu in BACKBONES.values():
+        save_backbone(cpu, root, pretrained=False)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _automm_stand_ins(request, monkeypatch, tmp_path_factory):
+    """The contract test's AutoMM contenders get the stand-in weights and a data cache of
+    their own; other tests pay nothing."""
+    callspec = getattr(request.node, "callspec", None)
+    if not str(callspec.params.get("name", "") if callspec else "").startswith("automm-"):
+        return
+    monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(request.getfixturevalue("automm_weights")))
+    monkeypatch.setenv("HARNESS_DATA", str(tmp_path_factory.getbasetemp() / "automm-data"))
