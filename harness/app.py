@@ -49,12 +49,14 @@ def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: list)
 
 def run_command(config: RunConfig) -> int:
     from harness import leaderboard
+    from harness.executors import execute
     from harness.progress import RichReporter
-    from harness.runner import Interrupted, gpu_slots, run_jobs
+    from harness.runner import Interrupted, gpu_slots
     from harness.store import Store, redact
 
     leaderboard.prepare_dir(config.leaderboard_dir)  # fail before training, not after
-    slots = gpu_slots(config)
+    # on Ray the cluster's GPUs count, not this machine's
+    slots = gpu_slots(config) if config.executor == "local" else [[]]
     store = Store(config.store_url)
     jobs = config.jobs()
     done = set() if config.rerun else store.done_keys([j.key for j in jobs])
@@ -64,7 +66,8 @@ def run_command(config: RunConfig) -> int:
         reporter = RichReporter(todo, _estimates(todo), len(slots), console=err)
         try:
             with reporter:
-                run_jobs(config, todo, store, reporter)
+                execute([(config, todo)], store, reporter, executor=config.executor,
+                        address=config.ray_address, cpus_per_job=config.cpus_per_job)
         except Interrupted as exc:
             err.print(
                 f"[bold red]Interrupted[/]: workers stopped; {exc.finished} finished job(s) "

@@ -32,6 +32,18 @@ def cli() -> None:
     """
 
 
+def _executor_options(f):
+    """--executor, --address, --cpus-per-job: shared by `run` and `suite run`."""
+    f = click.option("--cpus-per-job", type=click.FloatRange(min=0.0), default=1.0,
+                     show_default=True, help="CPUs a Ray task asks for (its GPUs: --gpus).")(f)
+    f = click.option("--address", default=None,
+                     help="Ray cluster address (ray://HOST:10001 or HOST:6379); default: "
+                          "a local Ray, no cluster needed.")(f)
+    return click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                        show_default=True,
+                        help="local: worker processes here; ray: one Ray task per job.")(f)
+
+
 @cli.command()
 @click.option("--dataset", "-d", required=True, help="Dataset name (`harness datasets`).")
 @click.option("--budget", "-b", required=True, callback=_duration,
@@ -72,9 +84,11 @@ def cli() -> None:
               help="Folder holding pretrained weights files.")
 @click.option("--keep-models", is_flag=True, help="Keep each fitted model in its job folder.")
 @click.option("--rerun", is_flag=True, help="Run jobs again even when the store has them.")
+@_executor_options
 def run(dataset, budget, contenders, gpus, folds, seeds, max_train_per_class, store,
         runs_dir, leaderboard_dir, grace, grace_factor, setup_cap, eval_cap, parallel,
-        max_memory, data_dir, weights_dir, keep_models, rerun) -> None:
+        max_memory, data_dir, weights_dir, keep_models, rerun, executor, address,
+        cpus_per_job) -> None:
     """Train every contender on DATASET under the same budget and rank them."""
     from harness.app import run_command
     from harness.config import RunConfig, parse_size
@@ -93,6 +107,7 @@ def run(dataset, budget, contenders, gpus, folds, seeds, max_train_per_class, st
         parallel=parallel,
         max_memory_bytes=parse_size(max_memory, "--max-memory") if max_memory else None,
         rerun=rerun, keep_models=keep_models, data_dir=data_dir, weights_dir=weights_dir,
+        executor=executor, ray_address=address, cpus_per_job=cpus_per_job,
     )
     # download and decode once, here where the progress bar shows, before any job starts
     prepare_dataset(dataset, data_dir, folds=folds, max_per_class=max_train_per_class)
@@ -136,6 +151,67 @@ def doctor() -> None:
     from harness.doctor import doctor_command
 
     sys.exit(doctor_command())
+
+
+@cli.group()
+def suite() -> None:
+    """Benchmark suites: datasets × contenders × budgets × GPUs from a YAML file.
+
+    \b
+    harness suite plan nightly.yml   what would run, what is done, estimated time
+    harness suite run nightly.yml    run what is missing, rank, flag regressions
+    """
+
+
+_store_override = click.option(
+    "--store", default=None, envvar="HARNESS_STORE", show_envvar=True,
+    help="SQLAlchemy URL of the results store; overrides the suite's `store:`.")
+
+
+@suite.command("plan")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@_store_override
+@click.option("--rerun", is_flag=True, help="Plan as if no job were done yet.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="The executor the estimate is for.")
+def suite_plan(file, store, rerun, executor) -> None:
+    """Show what `suite run FILE` would run, what is already done, and how long it takes."""
+    from harness.suite_run import plan_command
+
+    sys.exit(plan_command(file, store, rerun, executor))
+
+
+@suite.command("run")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@_store_override
+@click.option("--rerun", is_flag=True, help="Run every job again, even those already done.")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit with status 3 when a result got worse than its previous ok one.")
+@click.option("--leaderboard-dir", type=click.Path(path_type=Path), default=None,
+              help="Overrides the suite's `leaderboard_dir:` (default leaderboards).")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=None,
+              help="Overrides the suite's `runs_dir:` (default results/runs).")
+@_executor_options
+def suite_run(file, store, rerun, fail_on_regression, leaderboard_dir, runs_dir, executor,
+              address, cpus_per_job) -> None:
+    """Run the jobs of FILE not yet in the store, rewrite the leaderboards, flag regressions."""
+    from harness.suite_run import run_command
+
+    sys.exit(run_command(file, store, rerun, executor, address, cpus_per_job,
+                         fail_on_regression, leaderboard_dir, runs_dir))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["amlb"]), default="amlb", show_default=True,
+              help="amlb: the OpenML AutoML Benchmark's results.csv layout.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+@click.option("--dataset", "-d", default=None, help="Only this dataset (default: all).")
+def export(file, fmt, store, dataset) -> None:
+    """Write the store's latest row of every job to FILE (AMLB's results.csv columns)."""
+    from harness.export import export_command
+
+    export_command(store, file, fmt, dataset)
 
 
 def main(argv: list[str] | None = None) -> None:

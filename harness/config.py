@@ -49,6 +49,10 @@ class RunConfig:
     data_dir: Path | None = None
     weights_dir: Path | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # where jobs run: "local" (worker processes here) or "ray" (tasks on a cluster)
+    executor: str = "local"
+    ray_address: str | None = None
+    cpus_per_job: float = 1.0
 
     def hard_limit(self, budget_seconds: float | None = None) -> float:
         """Seconds of training after which the runner kills the worker's process group."""

@@ -114,6 +114,15 @@ class Store:
             rows = conn.execute(sa.select(self.table.c.payload).order_by(self.table.c.id))
             return [Result.from_dict(p) for (p,) in rows]
 
+    def history(self, keys: list[str]) -> list[Result]:
+        """Every row of these job keys, oldest first (regressions compare with them)."""
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(t.c.payload).where(t.c.job_key.in_(keys)).order_by(t.c.id)
+        with self.engine.connect() as conn:
+            return [Result.from_dict(p) for (p,) in conn.execute(query)]
+
     def datasets(self) -> list[str]:
         import sqlalchemy as sa
 

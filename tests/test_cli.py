@@ -23,9 +23,10 @@ def test_help_imports_no_heavy_library():
     assert "run" in done.stdout and "leaderboard" in done.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "leaderboard", "datasets", "contenders", "doctor"])
+@pytest.mark.parametrize("command", ["run", "leaderboard", "datasets", "contenders", "doctor",
+                                     "suite", "suite run", "suite plan", "export"])
 def test_every_command_has_help(command, tmp_path):
-    done = run_cli([command, "--help"], tmp_path)
+    done = run_cli([*command.split(), "--help"], tmp_path)
     assert done.returncode == 0 and "Usage:" in done.stdout
 
 
