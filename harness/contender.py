@@ -118,6 +118,13 @@ class Contender:
         """Parameters, input size, backbone...; ``parameters`` counts trainable weights."""
         return {"params": dict(self.params)}
 
+    def prepare(self, train: Split, val: Split, workdir: Path, gpus: int = 0) -> None:
+        """Optional work before the clock starts: heavy imports, weights, data conversion.
+
+        The worker times it as setup (under the setup cap), not as training. It may
+        raise :class:`ContenderUnavailable` (missing weights, say) for a ``skipped`` row.
+        """
+
     def save(self, path: Path) -> Path | None:
         """Write the fitted model under ``path`` (a directory); return the file or folder."""
         return None

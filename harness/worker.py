@@ -131,6 +131,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         contender = create(job.contender, seed=job.seed, **job.params)
         workdir = jobdir / "work"
         workdir.mkdir(exist_ok=True)
+        contender.prepare(train, val, workdir, gpus=job.gpus)
         row["setup_seconds"] = time.monotonic() - clock
 
         stage = "fit"

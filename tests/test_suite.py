@@ -80,7 +80,7 @@ benchmarks:
 
 
 def test_the_example_suite_is_valid():
-    suite = load_suite(Path(__file__).parent.parent / "suites/nightly.yml")
+    suite = load_suite(Path(__file__).parent.parent / "harness/suites/nightly.yml")
     assert suite.name == "nightly" and suite.benchmarks[0].dataset == "digits"
 
 
