@@ -78,6 +78,9 @@ def _executor_options(f):
               help="Jobs at once when --gpus 0 (with GPUs: one job per GPU group).")
 @click.option("--max-memory", default=None,
               help="Kill a job whose processes use more memory than this (8G) and record oom.")
+@click.option("--max-artifacts", default="20G", show_default=True,
+              help="Kill a job that writes more than this to its job folder, and remove "
+                   "what it wrote.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Dataset folder (files you already have; the cache) instead of $HARNESS_DATA.")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
@@ -88,13 +91,15 @@ def _executor_options(f):
 def run(dataset, budget, contenders, gpus, folds, seeds, max_train_per_class, store,
         runs_dir, leaderboard_dir, grace, grace_factor, setup_cap, eval_cap, parallel,
         max_memory, data_dir, weights_dir, keep_models, rerun, executor, address,
-        cpus_per_job) -> None:
+        cpus_per_job, max_artifacts) -> None:
     """Train every contender on DATASET under the same budget and rank them."""
     from harness.app import run_command
     from harness.config import RunConfig, parse_size
     from harness.contender import default_contenders, list_contenders
     from harness.data import get_spec, prepare_dataset
 
+    if address and executor != "ray":  # before anything is opened, planned or shown
+        raise HarnessError("--address is for --executor ray")
     get_spec(dataset)
     names = list_contenders(contenders) if contenders else default_contenders()
     if not names:
@@ -106,6 +111,7 @@ def run(dataset, budget, contenders, gpus, folds, seeds, max_train_per_class, st
         grace_seconds=grace, setup_cap_seconds=setup_cap, eval_cap_seconds=eval_cap,
         parallel=parallel,
         max_memory_bytes=parse_size(max_memory, "--max-memory") if max_memory else None,
+        max_artifact_bytes=parse_size(max_artifacts, "--max-artifacts"),
         rerun=rerun, keep_models=keep_models, data_dir=data_dir, weights_dir=weights_dir,
         executor=executor, ray_address=address, cpus_per_job=cpus_per_job,
     )

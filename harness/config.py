@@ -11,6 +11,7 @@ from harness.errors import HarnessError
 from harness.results import Job
 
 DEFAULT_STORE = "sqlite:///results/harness.sqlite"
+DEFAULT_MAX_ARTIFACTS = 20 * 2**30
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
                "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40,
@@ -44,6 +45,8 @@ class RunConfig:
     eval_cap_seconds: float = 600.0
     parallel: int = 1
     max_memory_bytes: int | None = None
+    # what a job may write to its folder before it is killed: a full disk stops every job
+    max_artifact_bytes: int | None = DEFAULT_MAX_ARTIFACTS
     rerun: bool = False
     keep_models: bool = False
     data_dir: Path | None = None

@@ -146,6 +146,16 @@ def md_escape(value: object) -> str:
     return text
 
 
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with text cells a spreadsheet would run as a formula (``=``, ``+``,
+    ``-``, ``@``, tab, CR: OWASP's CSV injection) prefixed with a quote to stay text."""
+    out = table.copy()
+    for col in out.select_dtypes(include=["object", "string"]).columns:
+        out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in
+                                ("=", "+", "-", "@", "\t", "\r") else v)
+    return out
+
+
 def md_table(header: list[str], rows: list[list[str]], align: str = "") -> str:
     align = align or "l" * len(header)
     rule = ["---:" if a == "r" else "---" for a in align]
@@ -277,6 +287,6 @@ def write(results: list[Result], directory: Path) -> list[Path]:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset).strip(".")
         md, csv = directory / f"{safe}.md", directory / f"{safe}.csv"
         md.write_text(to_markdown(dataset, table, env, csv_name=csv.name))
-        table.to_csv(csv, index=False)
+        csv_safe(table).to_csv(csv, index=False)
         written += [md, csv]
     return written

@@ -10,6 +10,10 @@ import numpy as np
 TOP5_MIN_CLASSES = 20
 
 
+class Diverged(ValueError):
+    """The model's outputs are NaN or infinite: training blew up (learning rate too high?)."""
+
+
 def check_proba(proba: np.ndarray, n: int, num_classes: int) -> np.ndarray:
     """The contender's probabilities, validated: shape ``(n, classes)``, rows sum to 1."""
     proba = np.asarray(proba, dtype=np.float64)
@@ -18,7 +22,7 @@ def check_proba(proba: np.ndarray, n: int, num_classes: int) -> np.ndarray:
             f"predict_proba returned shape {proba.shape}, expected ({n}, {num_classes})"
         )
     if not np.all(np.isfinite(proba)):
-        raise ValueError("predict_proba returned NaN or infinite values (did training diverge?)")
+        raise Diverged("predict_proba returned NaN or infinite values")
     if np.any(proba < -1e-6) or not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3):
         raise ValueError("predict_proba rows must be probabilities that sum to 1")
     return np.clip(proba, 0.0, 1.0)

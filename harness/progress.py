@@ -94,6 +94,14 @@ class RichReporter:
         self.progress.update(self.overall, completed=total - left,
                              description=self._overall_text(), info=self._eta())
 
+    def job_elsewhere(self, job: Job, why: str) -> None:
+        """Another runner sharing the store has this job: it is not ours to run."""
+        self.done_jobs += 1
+        self.remaining -= self.estimates.get(job.key, 0.0)
+        head = f"{job.contender} · fold {job.fold + 1}/{job.folds} · seed {job.seed}"
+        self.progress.console.print(Text(f"{head}: skipped here, {why}", style="yellow"))
+        self._refresh_overall()
+
     def job_finished(self, job: Job, result: Result) -> None:
         self.done_jobs += 1
         self.remaining -= self.estimates.get(job.key, 0.0)

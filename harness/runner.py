@@ -3,8 +3,10 @@
 Each job runs in ``python -m harness.worker`` in its own process group, with its
 GPUs in ``CUDA_VISIBLE_DEVICES``. The runner enforces the caps the worker cannot be
 trusted with: the setup cap, the hard training limit (``budget * grace_factor +
-grace_seconds`` after training starts), the evaluation cap and the memory cap, each
-by killing the whole process group. It is the only writer of the store.
+grace_seconds`` after training starts), the evaluation cap, the memory cap and the
+cap on what a job writes to its folder, each by killing the whole process group. It
+is the only writer of the store, and claims each job's key there before starting it,
+so that two runners sharing a store run each job once.
 """
 
 from __future__ import annotations
@@ -31,18 +33,34 @@ from harness.store import Store
 from harness.worker import JOB_FILE, LOG_FILE, PHASE_FILE, RESULT_FILE
 
 POLL_SECONDS = 0.2
+# how often a job folder's size is measured (walking it costs more than a poll)
+ARTIFACT_CHECK_SECONDS = 1.0
+# how often the runner renews its claims on the jobs it runs
+RENEW_SECONDS = 30.0
 
 
 class Reporter(Protocol):
     def job_started(self, job: Job) -> None: ...
     def job_phase(self, job: Job, phase: str, elapsed: float) -> None: ...
     def job_finished(self, job: Job, result: Result) -> None: ...
+    def job_elsewhere(self, job: Job, why: str) -> None: ...
 
 
 class SilentReporter:
     def job_started(self, job: Job) -> None: ...
     def job_phase(self, job: Job, phase: str, elapsed: float) -> None: ...
     def job_finished(self, job: Job, result: Result) -> None: ...
+    def job_elsewhere(self, job: Job, why: str) -> None: ...
+
+
+def _folder_bytes(path: Path) -> int:
+    """Bytes under ``path``; files vanishing while it is walked count as nothing."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
 
 
 def _log_tail(path: Path, lines: int = 8) -> str:
@@ -67,6 +85,7 @@ class Worker:
     started: float = field(default_factory=time.time)
     phase_times: dict[str, float] = field(default_factory=dict)
     peak_bytes: int = 0
+    artifacts_checked: float = 0.0
 
     def start(self) -> None:
         if self.jobdir.exists():  # a previous, unfinished attempt
@@ -171,6 +190,19 @@ class Worker:
                     f"used {used / 2**20:.0f} MiB, over --max-memory {cap / 2**20:.0f} MiB; "
                     "killed",
                 )
+        cap = self.config.max_artifact_bytes
+        if cap and now - self.artifacts_checked >= ARTIFACT_CHECK_SECONDS:
+            self.artifacts_checked = now
+            written = _folder_bytes(self.jobdir)
+            if written > cap:
+                self.kill()
+                # the disk is shared with every other job: give the space back now
+                shutil.rmtree(self.jobdir / "work", ignore_errors=True)
+                return self._killed(
+                    Status.ERROR,
+                    f"wrote {written / 2**20:.0f} MiB to its job folder, over --max-artifacts "
+                    f"{cap / 2**20:.0f} MiB; killed and its files removed",
+                )
         deadline, why = self._limit()
         if now > deadline:
             self.kill()
@@ -246,8 +278,13 @@ def run_jobs(
     reporter: Reporter | None = None,
     run_id: str | None = None,
 ) -> list[Result]:
-    """Run ``jobs``; every result is added to ``store`` the moment it is known."""
+    """Run ``jobs``; every result is added to ``store`` the moment it is known.
+
+    A job another runner holds, or one that got a row from another runner since this
+    run began, is left to that runner: each job runs once.
+    """
     from harness.contender import get
+    from harness.store import new_owner
 
     reporter = reporter or SilentReporter()
     run_id = run_id or uuid.uuid4().hex[:12]
@@ -255,12 +292,26 @@ def run_jobs(
     free = gpu_slots(config)
     running: list[Worker] = []
     results: list[Result] = []
+    owner = new_owner()
+    last_id = store.last_id()
+    renewed = time.time()
 
     def record(job: Job, result: Result) -> None:
         result = replace(result, run_id=run_id)
         store.add(result)
+        store.release(job.key, owner)  # only once the row is in
         results.append(result)
         reporter.job_finished(job, result)
+
+    def take(job: Job) -> bool:
+        if not store.claim(job.key, owner):
+            reporter.job_elsewhere(job, "another runner is running it")
+            return False
+        if store.added_since(job.key, last_id):
+            store.release(job.key, owner)
+            reporter.job_elsewhere(job, "another runner has finished it")
+            return False
+        return True
 
     def on_sigterm(signum, frame):  # a scheduler stopping the run: like Ctrl-C
         raise KeyboardInterrupt
@@ -271,6 +322,8 @@ def run_jobs(
         while pending or running:
             while pending and free:
                 job = pending.pop(0)
+                if not take(job):
+                    continue
                 why = get(job.contender).unavailable()
                 if why is not None:
                     record(job, Result.for_job(job, Status.SKIPPED, why))
@@ -280,6 +333,9 @@ def run_jobs(
                 running.append(worker)
                 reporter.job_started(job)
             time.sleep(POLL_SECONDS)
+            if time.time() - renewed > RENEW_SECONDS:
+                store.renew([w.job.key for w in running], owner)
+                renewed = time.time()
             for worker in list(running):
                 result = worker.poll()
                 if result is None:
@@ -297,4 +353,6 @@ def run_jobs(
             signal.signal(signal.SIGTERM, previous)
         for worker in running:
             worker.kill()
+            with contextlib.suppress(Exception):  # the lease expires anyway
+                store.release(worker.job.key, owner)
     return results

@@ -2,11 +2,20 @@
 
 The runner is the only writer. Rows are appended, never updated: a job re-run after
 an error adds a row, and readers take the latest row of each job key.
+
+Two runners may share a store (two terminals, two machines, a cron job overlapping
+the last one). Each job is run once: a runner claims a job's key in ``claims``
+before it starts the job and drops the claim once the row is in. A claim is a lease
+the runner renews while the job runs, so that one left by a runner that died is
+taken over when it expires, at once if its runner was on this machine and is gone.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -21,6 +30,29 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable store URL>"
+
+
+LEASE_SECONDS = 120.0
+
+
+def new_owner() -> str:
+    """Who holds a claim: this machine, this process, and a nonce for pid reuse."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(owner: str) -> bool:
+    """False only when the owner was a process on this machine that is gone."""
+    host, _, rest = owner.partition("/")
+    pid = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine: its lease must expire
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
@@ -49,7 +81,8 @@ class Store:
         try:
             self.engine = sa.create_engine(parsed, **kwargs)
         except Exception as exc:
-            raise HarnessError(f"cannot use store {redact(url)}: {exc}") from None
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HarnessError(f"cannot use store {redact(url)}: {reason}") from None
         if parsed.get_backend_name() == "sqlite":
             @sa.event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):
@@ -70,14 +103,25 @@ class Store:
             sa.Column("created", sa.Float),
             sa.Column("payload", sa.JSON, nullable=False),
         )
+        self.claims = sa.Table(
+            "claims", meta,
+            sa.Column("job_key", sa.String(32), primary_key=True),
+            sa.Column("owner", sa.String(200), nullable=False),
+            sa.Column("expires", sa.Float, nullable=False),
+        )
         try:
-            meta.create_all(self.engine)
+            try:
+                meta.create_all(self.engine)
+            except sa.exc.OperationalError as exc:
+                # another runner created the tables between our check and our CREATE
+                if "already exists" not in str(exc):
+                    raise
+                meta.create_all(self.engine)
         except Exception as exc:
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            raise HarnessError(
-                f"cannot open store {redact(url)}: {reason}; "
-                "pass --store with a writable location"
-            ) from None
+            fix = ("pass --store with a writable location" if parsed.get_backend_name() == "sqlite"
+                   else "check that its server is up and reachable, or pass another --store")
+            raise HarnessError(f"cannot open store {redact(url)}: {reason}; {fix}") from None
 
     def add(self, result: Result) -> None:
         with self.engine.begin() as conn:
@@ -88,6 +132,66 @@ class Store:
                     created=time.time(), payload=result.to_dict(),
                 )
             )
+
+    # -- claims: one runner per job ------------------------------------------------
+
+    def claim(self, key: str, owner: str, lease_seconds: float = LEASE_SECONDS) -> bool:
+        """Take the job ``key`` for ``owner``; ``False`` while another live runner holds it."""
+        import sqlalchemy as sa
+
+        t = self.claims
+        for _ in range(3):  # a claim dropped or taken between our two statements: look again
+            now = time.time()
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(t.insert().values(job_key=key, owner=owner,
+                                                   expires=now + lease_seconds))
+                return True
+            except sa.exc.IntegrityError:
+                pass
+            with self.engine.begin() as conn:
+                held = conn.execute(sa.select(t.c.owner, t.c.expires)
+                                    .where(t.c.job_key == key)).first()
+                if held is None:
+                    continue
+                if held.owner != owner and held.expires > now and owner_alive(held.owner):
+                    return False
+                # compare-and-swap: only one of two runners taking over a stale claim wins
+                taken = conn.execute(
+                    t.update().where(t.c.job_key == key, t.c.owner == held.owner,
+                                     t.c.expires == held.expires)
+                    .values(owner=owner, expires=now + lease_seconds))
+                return taken.rowcount == 1
+        return False
+
+    def renew(self, keys: list[str], owner: str, lease_seconds: float = LEASE_SECONDS) -> None:
+        if not keys:
+            return
+        t = self.claims
+        with self.engine.begin() as conn:
+            conn.execute(t.update().where(t.c.job_key.in_(keys), t.c.owner == owner)
+                         .values(expires=time.time() + lease_seconds))
+
+    def release(self, key: str, owner: str) -> None:
+        t = self.claims
+        with self.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.job_key == key, t.c.owner == owner))
+
+    def last_id(self) -> int:
+        """The newest row's id (0 when empty): rows after it were added since."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(self.table.c.id))).scalar() or 0
+
+    def added_since(self, key: str, last_id: int) -> bool:
+        """Whether a row of ``key`` was added after row ``last_id`` (by another runner)."""
+        import sqlalchemy as sa
+
+        t = self.table
+        query = sa.select(t.c.id).where(t.c.job_key == key, t.c.id > last_id).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
 
     def done_keys(self, keys: list[str] | None = None) -> set[str]:
         """Keys whose latest row is ``ok``: the jobs a re-run skips."""

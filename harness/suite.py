@@ -38,7 +38,8 @@ MATRIX_KEYS = ("datasets", "contenders", "budgets", "gpus", "folds", "seeds",
 ALIASES = {"dataset": "datasets", "budget": "budgets", "contender": "contenders"}
 # how the jobs run: the RunConfig fields that are the same for the whole suite
 RUN_KEYS = ("store", "runs_dir", "leaderboard_dir", "grace", "grace_factor", "setup_cap",
-            "eval_cap", "parallel", "max_memory", "data_dir", "weights_dir", "keep_models")
+            "eval_cap", "parallel", "max_memory", "max_artifacts", "data_dir", "weights_dir",
+            "keep_models")
 TOP_KEYS = ("name", "benchmarks", *MATRIX_KEYS, *RUN_KEYS)
 REQUIRED = ("datasets", "contenders", "budgets")
 
@@ -228,6 +229,9 @@ def _run_options(reader: _Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]]
         elif key == "max_memory":
             out["max_memory_bytes"] = reader.guarded(node, parse_size, reader.text(node, key),
                                                      "max_memory")
+        elif key == "max_artifacts":
+            out["max_artifact_bytes"] = reader.guarded(node, parse_size,
+                                                       reader.text(node, key), "max_artifacts")
         elif key == "keep_models":
             value = reader.value(node)
             if not isinstance(value, bool):
@@ -245,8 +249,9 @@ def load_suite(path: Path) -> Suite:
         text = path.read_text()
     except OSError as exc:
         raise SuiteError(f"cannot read suite {path}: {exc.strerror}") from None
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # control characters are refused already here
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -254,9 +259,11 @@ def load_suite(path: Path) -> Suite:
         raise SuiteError(f"suite {path}{line}: not valid YAML: "
                          f"{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise SuiteError(f"suite {path}: not valid YAML: {exc}") from None
+        reason = " ".join(str(exc).split())
+        raise SuiteError(f"suite {path}: not valid YAML: {reason}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise SuiteError(f"suite {path}: the file is empty; it needs at least "
                          f"{', '.join(REQUIRED)}")

@@ -176,6 +176,9 @@ def run_job(jobdir: Path) -> dict[str, Any]:
             tail = traceback.format_exc().strip().splitlines()
             row["status"] = classify_exception(exc)
             row["message"] = f"{stage}: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+            if isinstance(exc, metrics.Diverged):  # say so first: the fix is the recipe
+                row["message"] = (f"diverged: {exc} after training; lower the learning rate "
+                                  "or clip gradients")
             row["traceback_tail"] = "\n".join(tail[-15:])
             traceback.print_exc()
     row["peak_rss_mb"] = _peak_rss_mb()

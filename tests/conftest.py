@@ -91,3 +91,37 @@ def _automm_stand_ins(request, monkeypatch, tmp_path_factory):
         return
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(request.getfixturevalue("automm_weights")))
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path_factory.getbasetemp() / "automm-data"))
+
+
+# -- the fault suite's tally (tests/fault_tally.py) ----------------------------------
+
+_RECORD = pytest.StashKey()
+
+
+@pytest.fixture
+def tally(request):
+    """Where a test says which faults it injects and which bad inputs it tries."""
+    from tests.fault_tally import Record
+
+    record = Record()
+    request.node.stash[_RECORD] = record
+    return record
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    record = item.stash.get(_RECORD, None)
+    # counted once per test: at its call, or at a setup that failed before it
+    if record is not None and (report.when == "call" or (report.when == "setup"
+                                                          and report.failed)):
+        from tests.fault_tally import TALLY
+
+        TALLY.add(record, passed=report.passed)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.fault_tally import TALLY
+
+    if TALLY.injected or TALLY.tried:
+        terminalreporter.write_line(TALLY.line())

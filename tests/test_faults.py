@@ -9,7 +9,10 @@ from tests.conftest import run_cli, store_rows
 pytestmark = pytest.mark.faults
 
 
-def test_each_failure_is_its_own_row_and_the_run_goes_on(tmp_path):
+def test_each_failure_is_its_own_row_and_the_run_goes_on(tmp_path, tally):
+    for fault in ("raises", "os.abort()", "hangs ignoring SIGTERM", "child outliving its worker",
+                  "allocates until killed (--max-memory)"):
+        tally.fault(fault)
     done = run_cli([
         "run", "--dataset", "digits", "--budget", "2s", "--max-train-per-class", "20",
         "--contenders", "test-raise,test-abort,test-hang,test-alloc,test-quick",

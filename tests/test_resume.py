@@ -7,13 +7,17 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import harness_env, store_rows
+
+pytestmark = pytest.mark.faults
 
 ARGS = ["-m", "harness", "run", "--dataset", "digits", "--budget", "60s",
         "--max-train-per-class", "20", "--contenders", "test-quick,test-sleep"]
 
 
-def test_interrupt_then_resume_repeats_nothing_and_loses_nothing(tmp_path):
+def test_interrupt_then_resume_repeats_nothing_and_loses_nothing(tmp_path, tally):
     db = tmp_path / "results/harness.sqlite"
     proc = subprocess.Popen([sys.executable, *ARGS], cwd=tmp_path,
                             env=harness_env(HARNESS_TEST_SLEEP="1"),
@@ -26,6 +30,7 @@ def test_interrupt_then_resume_repeats_nothing_and_loses_nothing(tmp_path):
     assert pid_files, "the sleeping job never started"
     worker_pid = int(pid_files[0].read_text())
     assert [s for _, c, s in store_rows(db)] == ["ok"]  # test-quick finished first
+    tally.fault("Ctrl-C mid-run")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -46,6 +51,7 @@ def test_interrupt_then_resume_repeats_nothing_and_loses_nothing(tmp_path):
     rows = store_rows(db)
     assert [(c, s) for _, c, s in rows] == [("test-quick", "ok"), ("test-sleep", "ok")]
     assert rows[0] == first[0]  # the finished row is the same one, not a re-run
+    assert tally.rows(first, rows) == 0
     result = json.loads(next((tmp_path / "results/runs").glob("*/result.json")).read_text())
     assert result["status"] == "ok"
 
@@ -75,16 +81,18 @@ def _gone(pid: int, within: float) -> bool:
     return False
 
 
-def test_sigterm_stops_the_run_like_ctrl_c(tmp_path):
+def test_sigterm_stops_the_run_like_ctrl_c(tmp_path, tally):
     proc, worker = _start_sleeping_run(tmp_path)
+    tally.fault("SIGTERM to the runner")
     proc.terminate()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "resume" in err
     assert _gone(worker, 10)
 
 
-def test_a_killed_runner_takes_its_workers_with_it(tmp_path):
+def test_a_killed_runner_takes_its_workers_with_it(tmp_path, tally):
     proc, worker = _start_sleeping_run(tmp_path)
+    tally.fault("runner killed by SIGKILL: its orphaned worker")
     proc.kill()  # SIGKILL: no handler runs in the runner
     proc.wait(30)
     assert _gone(worker, 10), "an orphaned worker kept running"

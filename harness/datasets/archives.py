@@ -3,7 +3,9 @@
 Nothing is extracted to disk: the decoders read the members they need straight from
 the verified archive. A member that could escape a target folder if it were extracted
 (absolute name, ``..``, a link or a device) makes the whole archive refused, since an
-official archive never holds one.
+official archive never holds one. No member may unpack to more than
+``MAX_MEMBER_BYTES`` (the largest official one is under 200 MB), whatever its header
+claims: a decompression bomb is refused rather than allowed to fill memory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from harness.errors import HarnessError
 
+MAX_MEMBER_BYTES = 2 * 2**30
+
 
 def _unsafe_name(name: str) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
@@ -23,7 +27,10 @@ def _unsafe_name(name: str) -> bool:
 
 
 def _broken(path: Path, exc: BaseException) -> HarnessError:
-    return HarnessError(f"{path} is truncated or not a valid archive ({exc}): "
+    reason = " ".join(str(exc).split())  # tarfile lists each method it tried, a line each
+    if len(reason) > 160:
+        reason = reason[:157] + "..."
+    return HarnessError(f"{path} is truncated or not a valid archive ({reason}): "
                         "delete it and download it again")
 
 
@@ -32,17 +39,35 @@ def _refuse(path: Path, member: str, why: str) -> HarnessError:
                         "from it: delete it and use the official archive")
 
 
+def too_big(path: Path | str, member: str) -> HarnessError:
+    return HarnessError(f"{path} member {member!r} unpacks to more than "
+                        f"{MAX_MEMBER_BYTES / 2**20:.0f} MiB (a decompression bomb?); refused: "
+                        "delete it and use the official archive")
+
+
+def read_capped(fh, path: Path | str, member: str) -> bytes:
+    """All of ``fh``, refusing to read past the cap whatever the header said."""
+    data = fh.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise too_big(path, member)
+    return data
+
+
 def read_tar(path: Path, wanted: set[str]) -> dict[str, bytes]:
     """The regular members named in ``wanted`` (``tar.gz``), all other members checked too."""
     out: dict[str, bytes] = {}
     try:
         with tarfile.open(path, "r:*") as tar:
-            members = tar.getmembers()  # reads to the end: a truncated archive fails here
-            for m in members:
+            members = []
+            # each header checked as it is read, before the member's data is skipped
+            for m in tar:  # reads to the end: a truncated archive fails here
                 if _unsafe_name(m.name):
                     raise _refuse(path, m.name, "its path leaves the target folder")
                 if not (m.isfile() or m.isdir()):
                     raise _refuse(path, m.name, "a link or special file")
+                if m.size > MAX_MEMBER_BYTES:
+                    raise too_big(path, m.name)
+                members.append(m)
             for m in members:
                 if m.isfile() and m.name in wanted:
                     fh = tar.extractfile(m)
@@ -71,12 +96,16 @@ def open_zip(path: Path) -> zipfile.ZipFile:
         if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             archive.close()
             raise _refuse(path, info.filename, "a link or special file")
+        if info.file_size > MAX_MEMBER_BYTES:
+            archive.close()
+            raise too_big(path, info.filename)
     return archive
 
 
 def read_zip_member(archive: zipfile.ZipFile, name: str) -> bytes:
     try:
-        return archive.read(name)
+        with archive.open(name) as fh:  # headers can lie: the cap holds on what is read
+            return read_capped(fh, str(archive.filename), name)
     except KeyError:
         raise HarnessError(f"{archive.filename} lacks {name}: it is not the official "
                            "archive; delete it and download it again") from None

@@ -103,8 +103,19 @@ def fetch(files: tuple[RemoteFile, ...], target: Path, search: tuple[Path, ...] 
     for remote in files:
         found = next((d / remote.name for d in (*search, target)
                       if (d / remote.name).is_file()), None)
+        if found is not None and found.parent == target and found.parent not in search:
+            try:
+                verify(found, remote)
+            except HarnessError as exc:
+                # damaged since it was downloaded (disk, a crash, a hand): never parsed;
+                # set aside rather than deleted, in case it was someone's only copy
+                aside = found.with_name(found.name + ".corrupt")
+                found.replace(aside)
+                print(f"harness: {str(exc).split(': it is', 1)[0]}: corrupted; kept as "
+                      f"{aside.name} and downloading it again", file=sys.stderr, flush=True)
+                found = None
         if found is not None:
-            verify(found, remote)
+            verify(found, remote)  # the user's own file: theirs to replace
             paths[remote.name] = found
             continue
         try:

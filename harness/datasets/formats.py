@@ -23,7 +23,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 def _gunzip(path: Path) -> bytes:
     try:
-        return gzip.decompress(path.read_bytes())
+        with gzip.open(path, "rb") as fh:
+            return archives.read_capped(fh, path, path.name.removesuffix(".gz"))
     except (OSError, EOFError, zlib.error) as exc:
         raise HarnessError(f"{path} is truncated or not gzip ({exc}): "
                            "delete it and download it again") from None

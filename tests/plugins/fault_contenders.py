@@ -96,3 +96,53 @@ class Sleeps(Quick):
         while os.environ.get("HARNESS_TEST_SLEEP") and not budget.expired():
             time.sleep(0.05)
         return super().fit(train, val, budget, workdir)
+
+
+@register("test-bloat")
+class Bloats(_Fault):
+    """Writes 1 GB to its workdir, 8 MB at a time: the artifact cap must stop it first."""
+
+    def misbehave(self, workdir):
+        chunk = b"\0" * (8 * 2**20)
+        with open(workdir / "bloat.bin", "wb") as fh:
+            for _ in range(128):
+                fh.write(chunk)
+                fh.flush()
+                time.sleep(0.04)
+
+
+@register("test-keras-diverge")
+class KerasDiverges(_Fault):
+    """A tiny linear Keras model with a learning rate of 1e12: its weights, then its
+    outputs, become NaN within a few steps (a ReLU would die instead, staying finite)."""
+
+    requires = ("tensorflow", "keras")
+
+    def prepare(self, train, val, workdir, gpus=0):
+        # TensorFlow's import is setup: a 2 s budget would not even cover it
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras  # noqa: F401
+
+    def fit(self, train, val, budget, workdir):
+        import keras
+
+        from harness.contender import Epoch
+
+        self.num_classes = train.num_classes
+        self.model = keras.Sequential([
+            keras.Input(train.images.shape[1:]), keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(), keras.layers.Dense(16),
+            keras.layers.Dense(self.num_classes, activation="softmax"),
+        ])
+        self.model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12),
+                           loss="sparse_categorical_crossentropy")
+        history = []
+        while not history or not budget.expired():  # at least one epoch
+            loss = self.model.fit(train.images, train.labels, epochs=1, batch_size=16,
+                                  verbose=0).history["loss"][-1]
+            history.append(Epoch(len(history) + 1, budget.elapsed(), train_loss=float(loss)))
+        return FitReport(history=history)
+
+    def predict_proba(self, images):
+        return self.model.predict(images, verbose=0)
