@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,27 @@ def stem(keras, input_shape: tuple[int, ...], min_size: int = 0):
         scale = min_size / min(height, width)
         x = keras.layers.Resizing(round(height * scale), round(width * scale),
                                   interpolation="bilinear")(x)
+    return inputs, x
+
+
+def pretrained_stem(keras, input_shape: tuple[int, ...], size: tuple[int, int],
+                    scale: tuple[float, float] | None):
+    """``(inputs, x)`` for a pretrained backbone: three channels, its size, its scaling.
+
+    Grayscale is repeated into the three channels the ImageNet weights expect; images
+    are resized on the fly to ``size``; ``scale`` is the backbone's ``preprocess_input``
+    as ``x * a + b`` (None where the application scales inside itself). In the model,
+    not in ``tf.data``: on a GPU the resize runs there, and ``predict_proba`` stays a
+    call on raw uint8 images.
+    """
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = keras.layers.Rescaling(1.0)(inputs)  # uint8 -> float
+    if input_shape[-1] == 1:
+        x = keras.layers.Concatenate()([x, x, x])
+    if tuple(input_shape[:2]) != tuple(size):
+        x = keras.layers.Resizing(*size, interpolation="bilinear")(x)
+    if scale is not None:
+        x = keras.layers.Rescaling(*scale)(x)
     return inputs, x
 
 
@@ -154,7 +176,8 @@ class Schedule:
 
 def make_callback(budget: Budget, val: Split, patience: int | None, report: FitReport,
                   base_lr: float | None = None, schedule: Schedule = Schedule(),
-                  best_score: float = -1.0, flip_switch=None):
+                  best_score: float = -1.0, flip_switch=None,
+                  predict_batch: int = PREDICT_BATCH, eager: bool = False):
     """A callback that stops at the deadline, records each epoch, keeps the best weights.
 
     With ``base_lr``, the learning rate follows ``schedule`` over the clock between the
@@ -216,6 +239,8 @@ def make_callback(budget: Budget, val: Split, patience: int | None, report: FitR
             if self.clock_start is None:  # the first step traced the graph: not a step
                 self.clock_start = now
                 self.next_lr_update = 0.0
+                if eager:  # nothing was traced: a step like the others, maybe a long one
+                    self.step_seconds = now - self.step_started
             else:  # slowest recent step; forgets a one-off stall slowly
                 self.step_seconds = max(now - self.step_started, 0.95 * self.step_seconds)
             if self._out_of_time(next_step=True):
@@ -229,7 +254,8 @@ def make_callback(budget: Budget, val: Split, patience: int | None, report: FitR
             if plain < chance + FLIP_PROBE["learned"] * (1 - chance) and (
                     budget.elapsed() < FLIP_PROBE["until"] * budget.seconds):
                 return  # too early to tell: the model has not learned enough yet
-            mirrored = predict_in_batches(self.model, val.images[:, :, ::-1])
+            mirrored = predict_in_batches(self.model, val.images[:, :, ::-1],
+                                          batch_size=predict_batch)
             kept = (np.mean(mirrored.argmax(1) == val.labels) - chance) / max(plain - chance, 1e-9)
             on = plain > chance and kept >= FLIP_PROBE["kept"]
             flip_switch.assign(on)
@@ -240,7 +266,7 @@ def make_callback(budget: Budget, val: Split, patience: int | None, report: FitR
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
             started = time.monotonic()
-            proba = predict_in_batches(self.model, val.images)
+            proba = predict_in_batches(self.model, val.images, batch_size=predict_batch)
             acc = float(np.mean(proba.argmax(1) == val.labels))
             picked = proba[np.arange(len(val)), val.labels]
             logs.update(val_accuracy=acc, val_loss=float(-np.mean(np.log(picked + 1e-12))))
@@ -289,6 +315,7 @@ def fit_within_budget(
     seed: int = 0,
     best_score: float = -1.0,
     callbacks: list | None = None,
+    predict_batch: int = PREDICT_BATCH,
 ) -> FitReport:
     """Train ``model`` (compiled with an ``accuracy`` metric, one-hot loss) within ``budget``."""
     import tensorflow as tf
@@ -297,7 +324,8 @@ def fit_within_budget(
     batch_size = max(1, min(batch_size, len(train)))
     switch = tf.Variable(augment.flip is True, trainable=False) if augment.flip else None
     callback = make_callback(budget, val, patience, report, base_lr, schedule, best_score,
-                             switch if augment.flip == "auto" else None)
+                             switch if augment.flip == "auto" else None, predict_batch,
+                             eager=bool(model.run_eagerly))
     model.fit(
         make_dataset(train, batch_size, training=True, augment=augment, seed=seed,
                      flip_switch=switch),
@@ -306,6 +334,30 @@ def fit_within_budget(
         callbacks=[callback, *(callbacks or [])],
     )
     return report
+
+
+def halve_batch_on_oom(train: Callable[[int], FitReport], batch_size: int,
+                      budget: Budget) -> tuple[FitReport, int]:
+    """``train(batch_size)``; on out-of-memory, halve the batch and retry while time is left.
+
+    Returns the report (its notes say each retry) and the batch size that fitted. The
+    retries share the budget's deadline: memory trouble is no reason for more time.
+    """
+    from harness.worker import classify_exception
+
+    notes: list[str] = []
+    while True:
+        try:
+            report = train(batch_size)
+        except Exception as exc:
+            if classify_exception(exc) != "oom" or batch_size <= 1 or budget.expired():
+                raise
+            notes.append(f"out of memory at batch size {batch_size}: "
+                         f"retried at {batch_size // 2}")
+            batch_size //= 2
+            continue
+        report.notes[:0] = notes
+        return report, batch_size
 
 
 def compile_model(keras, model: keras.Model, *, learning_rate: float,
@@ -325,14 +377,16 @@ def compile_model(keras, model: keras.Model, *, learning_rate: float,
     )
 
 
-def predict_in_batches(model: keras.Model, images: np.ndarray, *, flip: bool = False) -> np.ndarray:
+def predict_in_batches(model: keras.Model, images: np.ndarray, *, flip: bool = False,
+                       batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Softmax outputs for ``images``; one direct call per batch (no ``predict`` overhead).
 
     With ``flip``, the average over each image and its mirror (test-time augmentation).
+    ``batch_size``: smaller for models that resize inputs up (224 px backbones).
     """
     out = []
-    for i in range(0, len(images), PREDICT_BATCH):
-        batch = images[i : i + PREDICT_BATCH]
+    for i in range(0, len(images), batch_size):
+        batch = images[i : i + batch_size]
         proba = np.asarray(model(batch, training=False), dtype=np.float64)
         if flip:
             mirrored = np.ascontiguousarray(batch[:, :, ::-1])

@@ -125,3 +125,17 @@ def pytest_terminal_summary(terminalreporter):
 
     if TALLY.injected or TALLY.tried:
         terminalreporter.write_line(TALLY.line())
+
+
+@pytest.fixture(scope="session")
+def keras_transfer_weights(tmp_path_factory) -> Path:
+    """Keras' no-top ImageNet files, under Keras' names, saved from ``weights=None``
+    backbones: the transfer contenders load them through their real loading path.
+    Made once per session (ConvNeXtBase's alone is 350 MB)."""
+    pytest.importorskip("tensorflow")
+    from baselines.keras_transfer import BACKBONES, write_stand_in_weights
+
+    root = tmp_path_factory.mktemp("keras-weights")
+    for key in BACKBONES:
+        write_stand_in_weights(key, root)
+    return root

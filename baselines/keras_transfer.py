@@ -1,0 +1,347 @@
+"""Transfer learning with Keras applications: pretrained ImageNet backbones, new heads.
+
+One contender class; backbones and variants are data. A variant is a backbone plus a
+recipe: the input size (the images' own, or resized to 224), how much of the backbone
+trains (none, all, the last N layers) and whether a head-only phase comes first. The
+names say which: ``nasnetmobile-frozen`` (the seed's Model I), ``nasnetmobile-224-frozen``
+(Model II), ``nasnetmobile-224-finetune`` (Model III: all layers at 1e-4),
+``convnext-base-2phase`` (head first, then the last 50 layers).
+
+Weights are Keras' own no-top files under Keras' own names, found in
+``--weights-dir`` (``HARNESS_WEIGHTS_DIR``) or Keras' cache (``$KERAS_HOME/models``,
+default ``~/.keras/models``), else downloaded once into that cache. Offline and not
+there, the row is ``skipped`` and says which file to fetch from where: never random
+weights where pretrained ones were asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from baselines import keras_common as kc
+from harness.budget import Budget
+from harness.contender import Contender, ContenderUnavailable, FitReport, register
+from harness.data import Split
+
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+#: ``preprocess_input`` of the "tf" mode (MobileNet v1/v2, NASNet): x / 127.5 - 1
+TF_MODE = (1 / 127.5, -1.0)
+#: EfficientNet's ImageNet build divides by sqrt(std) once more after its Normalization
+#: layer, a layer Keras adds only for ``weights="imagenet"``, not for a file path
+IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A Keras application and the no-top ImageNet weights file Keras would fetch for it."""
+
+    app: str  # constructor in keras.applications
+    file: str  # Keras' cache name; ``{rows}`` is the input size for per-size files
+    url: str  # where Keras downloads it from; same ``{rows}``
+    #: its ``preprocess_input`` as ``x * a + b`` on 0..255 pixels; None: the model does it
+    scale: tuple[float, float] | None = None
+    rows: tuple[int, ...] = (224,)  # input sizes with a file of their own (else 224's)
+    static: bool = False  # cannot be built for any input size (NASNet's cells)
+    min_size: int = 32  # Keras' minimum input size
+
+    def weights_file(self, size: int | None) -> tuple[str, str]:
+        rows = size if size in self.rows else 224
+        return self.file.format(rows=rows), self.url.format(rows=rows)
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilenet": Backbone(
+        "MobileNet", "mobilenet_1_0_{rows}_tf_no_top.h5",
+        KERAS_URL + "mobilenet/mobilenet_1_0_{rows}_tf_no_top.h5", TF_MODE,
+        rows=(128, 160, 192, 224)),
+    "mobilenetv2": Backbone(
+        "MobileNetV2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
+        KERAS_URL + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}"
+        "_no_top.h5", TF_MODE, rows=(96, 128, 160, 192, 224)),
+    "mobilenetv3small": Backbone(
+        "MobileNetV3Small", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        KERAS_URL + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"),
+    "mobilenetv3large": Backbone(
+        "MobileNetV3Large", "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+        KERAS_URL + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"),
+    "nasnetmobile": Backbone(
+        "NASNetMobile", "nasnet_mobile_no_top.h5", KERAS_URL + "nasnet/NASNet-mobile-no-top.h5",
+        TF_MODE, static=True),
+    "efficientnetb0": Backbone(
+        "EfficientNetB0", "efficientnetb0_notop.h5",
+        "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"),
+    "convnext-tiny": Backbone(
+        "ConvNeXtTiny", "convnext_tiny_notop.h5", KERAS_URL + "convnext/convnext_tiny_notop.h5"),
+    "convnext-base": Backbone(
+        "ConvNeXtBase", "convnext_base_notop.h5", KERAS_URL + "convnext/convnext_base_notop.h5"),
+}
+
+
+def keras_cache() -> Path:
+    """Where Keras keeps downloaded weights (``get_file(..., cache_subdir="models")``)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def find_weights(backbone: Backbone, size: int | None) -> Path:
+    """The weights file on disk, downloaded into Keras' cache if need be, or why not."""
+    name, url = backbone.weights_file(size)
+    places = [Path(d) for d in (os.environ.get("HARNESS_WEIGHTS_DIR"),) if d] + [keras_cache()]
+    for place in places:
+        if (place / name).is_file():
+            return place / name
+    why = "HARNESS_OFFLINE is set"
+    if not os.environ.get("HARNESS_OFFLINE"):
+        import keras
+
+        try:  # Keras' own download, once, into its own cache
+            return Path(keras.utils.get_file(name, url, cache_subdir="models"))
+        except Exception as exc:
+            why = f"download failed: {str(exc).splitlines()[0][:120]}"
+    raise ContenderUnavailable(  # the fix first: tables cut long messages short
+        f"pretrained weights {name} not found: fetch {url} and put it in --weights-dir "
+        f"or {keras_cache()} under that name ({why})"
+    )
+
+
+def build_backbone(keras, backbone: Backbone, size: int | None, weights: Path | None):
+    """The application without its top, pooled, with ``weights`` loaded (a file or None).
+
+    ``size`` None builds it for any input size, so that it can be built (and its
+    weights loaded) before the images are seen.
+    """
+    shape = (size, size, 3) if size else (None, None, 3)
+    model = getattr(keras.applications, backbone.app)(
+        input_shape=shape, include_top=False, pooling="avg",
+        weights=str(weights) if weights else None,
+    )
+    if backbone.app.startswith("EfficientNet") and weights is not None:
+        # what Keras' extra Rescaling(1 / sqrt(std)) does, folded into the variance
+        norm = next(la for la in model.layers if isinstance(la, keras.layers.Normalization))
+        mean, variance, *rest = norm.get_weights()
+        norm.set_weights([mean, variance * np.asarray(IMAGENET_STDDEV_RGB), *rest])
+    return model
+
+
+def write_stand_in_weights(key: str, directory: Path, size: int | None = None) -> Path:
+    """Save a ``weights=None`` backbone under Keras' file name and format (legacy HDF5).
+
+    Stands in for the ImageNet file in tests and benchmarks: the real loading path runs.
+    """
+    import h5py
+
+    from baselines.keras_common import import_keras
+
+    keras = import_keras(0)
+    from keras.src.legacy.saving import legacy_h5_format
+
+    backbone = BACKBONES[key]
+    name, _ = backbone.weights_file(size)
+    # the weights do not depend on the input size: NASNet is built at its quickest
+    built = size or (backbone.min_size if backbone.static else None)
+    model = build_backbone(keras, backbone, built, None)
+    directory.mkdir(parents=True, exist_ok=True)
+    with h5py.File(directory / name, "w") as fh:
+        legacy_h5_format.save_weights_to_hdf5_group(fh, model)
+    return directory / name
+
+
+RECIPE: dict[str, Any] = {
+    "backbone": "mobilenet",
+    "input_size": None,  # None: the images' own size (at least the backbone's minimum)
+    "train_layers": 0,  # backbone layers that train: 0 none (frozen), -1 all, N the last N
+    "head_fraction": 0.0,  # > 0: a head-only phase first, for this fraction of the budget
+    "head_learning_rate": 1e-3,  # the head-only phase's rate
+    "learning_rate": 1e-3,
+    "batch_size": 32,
+    "dropout": 0.2,
+    "schedule": "cosine",  # over each phase's clock
+    "label_smoothing": 0.0,
+    "patience": None,
+    "mixed_precision": True,  # with a GPU only
+    #: a phase shorter than this trains eagerly: tracing a fine-tuned backbone's
+    #: training step takes 10 s (MobileNet) to 100 s (ConvNeXtBase) on a CPU, more than
+    #: such a phase could win back by faster steps
+    "eager_below": 60.0,
+}
+
+
+class KerasTransfer(Contender):
+    """A pretrained Keras application with a new softmax head, trained within the budget."""
+
+    family = "keras-transfer"
+    requires = ("tensorflow", "keras", "h5py")
+    extra = "keras"
+    pretrained = True
+    in_default_set = False
+    overhead_seconds = 60.0
+    defaults: ClassVar[dict[str, Any]] = RECIPE
+    #: what the contract test runs it with: small inputs, a short budget (CI time)
+    contract_params: ClassVar[dict[str, Any]] = {}
+    contract_budget: ClassVar[float] = 8.0
+
+    def __init__(self, seed: int = 0, **params: Any) -> None:
+        super().__init__(seed, **params)
+        # Setup, not training: find the file (or skip), import, build and load it.
+        self.spec = BACKBONES[self.params["backbone"]]
+        size = self.params["input_size"]
+        self.weights = find_weights(self.spec, size)
+        keras = kc.import_keras(seed)
+        self.backbone = None
+        if size or not self.spec.static:
+            self.backbone = self._build(keras, size)
+
+    def _build(self, keras, size: int | None):
+        mixed = self.params["mixed_precision"] and kc.has_gpu()
+        if mixed:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            return build_backbone(keras, self.spec, size, self.weights)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+    def _input_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        if self.params["input_size"]:
+            return self.params["input_size"], self.params["input_size"]
+        height, width = shape[:2]
+        scale = max(1.0, self.spec.min_size / min(height, width))
+        return round(height * scale), round(width * scale)
+
+    def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
+        keras = kc.import_keras(self.seed)
+        p = self.params
+        size = self._input_size(train.images.shape[1:])
+        notes = []
+        if self.backbone is None:  # a static backbone, buildable only once the size is known
+            self.backbone = self._build(keras, size[0])
+            size = (size[0], size[0])
+            notes.append(f"{self.spec.app} built and loaded at {size[0]} px within the "
+                         f"budget ({budget.elapsed():.1f} s)")
+        inputs, x = kc.pretrained_stem(keras, train.images.shape[1:], size, self.spec.scale)
+        # BatchNormalization in inference mode also when unfrozen: its ImageNet
+        # statistics are worth more than a few small batches' (Keras' transfer guide)
+        x = self.backbone(x, training=False)
+        if p["dropout"]:
+            x = keras.layers.Dropout(p["dropout"])(x)
+        outputs = keras.layers.Dense(train.num_classes, activation="softmax", dtype="float32")(x)
+        self.model = keras.Model(inputs, outputs, name=f"{self.spec.app.lower()}_transfer")
+        # 1024 images at 32 px, as few as the memory of 8 at 224 px allows
+        pixels = size[0] * size[1]
+        self.predict_batch = max(8, min(kc.PREDICT_BATCH, kc.PREDICT_BATCH * 32**2 // pixels))
+
+        phases = [(p["train_layers"], p["learning_rate"], 1.0)]
+        if p["head_fraction"]:
+            phases.insert(0, (0, p["head_learning_rate"], p["head_fraction"]))
+        report, batch_size, best = FitReport(notes=notes), p["batch_size"], -1.0
+        for i, (layers, lr, fraction) in enumerate(phases):
+            if budget.remaining() <= 0:
+                break
+            last = i == len(phases) - 1
+            seconds = budget.remaining() if last else fraction * budget.remaining()
+            part = Budget(seconds, gpus=budget.gpus)  # this phase's own clock and deadline
+            self._set_trainable(layers)
+            kc.compile_model(keras, self.model, learning_rate=lr,
+                             label_smoothing=p["label_smoothing"])
+            if seconds < p["eager_below"]:
+                self.model.run_eagerly = True
+                report.notes.append(f"trained eagerly: {seconds:.0f} s is too short to trace")
+            got, batch_size = kc.halve_batch_on_oom(
+                lambda b, part=part, lr=lr, best=best: kc.fit_within_budget(
+                    self.model, train, val, part, batch_size=b, patience=p["patience"],
+                    base_lr=lr, schedule=kc.Schedule(p["schedule"]), seed=self.seed,
+                    best_score=best, predict_batch=self.predict_batch),
+                batch_size, part)
+            offset = part.started - budget.started
+            report.history += [replace(e, elapsed_seconds=e.elapsed_seconds + offset,
+                                       epoch=len(report.history) + e.epoch) for e in got.history]
+            report.notes += got.notes
+            scored = [e.val_accuracy for e in report.history if e.val_accuracy is not None]
+            best = max(scored, default=best)
+            if len(phases) > 1:
+                report.notes.append(f"phase {i + 1}: {self._trainable_text(layers)} for "
+                                    f"{part.elapsed():.0f} s at learning rate {lr:g}")
+        return report
+
+    def _set_trainable(self, layers: int) -> None:
+        self.backbone.trainable = layers != 0
+        if layers > 0:
+            for layer in self.backbone.layers[:-layers]:
+                layer.trainable = False
+
+    @staticmethod
+    def _trainable_text(layers: int) -> str:
+        return {0: "head only", -1: "all layers"}.get(layers, f"the last {layers} layers")
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return kc.predict_in_batches(self.model, images,
+                                     batch_size=getattr(self, "predict_batch", 64))
+
+    def describe(self) -> dict[str, Any]:
+        model = getattr(self, "model", None)
+        trainable = (int(sum(np.prod(w.shape) for w in model.trainable_weights))
+                     if model is not None else None)
+        return {
+            "params": dict(self.params),
+            "parameters": int(model.count_params()) if model is not None else None,
+            "trainable_parameters": trainable,
+            "backbone": self.spec.app,
+            "input_shape": list(model.input_shape[1:]) if model is not None else None,
+            "backbone_input": list(self.backbone.input_shape[1:]) if self.backbone else None,
+            "weights": str(self.weights),
+        }
+
+    def save(self, path: Path) -> Path | None:
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / "model.keras"
+        self.model.save(target)
+        return target
+
+
+#: variants the contract test cannot train in CI time on a CPU, and why; their loading
+#: paths are tested on their own (tests/test_keras_transfer.py)
+CONTRACT_SKIPS = {
+    "convnext-base-224-finetune": "one eager ConvNeXtBase step outlasts a CI budget on a CPU",
+    "convnext-base-2phase": "one eager ConvNeXtBase step outlasts a CI budget on a CPU",
+    "efficientnetb0-224-finetune": "at 1e-4 from random stand-in weights it learns nothing "
+                                   "in a CI budget on a CPU",
+}
+
+
+def _variant(name: str, doc: str, **recipe: Any) -> type[KerasTransfer]:
+    """Register a KerasTransfer variant: its recipe only, no new class hierarchy."""
+    cls = type("".join(w.capitalize() for w in name.split("-")), (KerasTransfer,), {
+        "__doc__": doc, "defaults": {**RECIPE, **recipe}, "__module__": __name__,
+        # the contract test's images are 32x32: no resizing to 224 there, and NASNet
+        # built (and loaded) in setup as it would be for a fixed size
+        "contract_params": ({"input_size": 32} if recipe.get("input_size")
+                            or BACKBONES[recipe["backbone"]].static else {}),
+        # one eager training step of ConvNeXtBase outlasts a CI-sized budget: its
+        # loading path is tested on its own (tests/test_keras_transfer.py)
+        "contract_skip": CONTRACT_SKIPS.get(name),
+    })
+    return register(name)(cls)
+
+
+for _key, _spec in BACKBONES.items():
+    if _key != "convnext-base":  # its seed recipe is the two-phase one below
+        _variant(f"{_key}-frozen",
+                 f"{_spec.app}, ImageNet weights frozen, a new head at the images' own size "
+                 "(at least 32 px): the seed's Model I.", backbone=_key)
+    _variant(f"{_key}-224-finetune",
+             f"{_spec.app} on images resized to 224, every layer fine-tuned at 1e-4 from "
+             "ImageNet weights: the seed's Model III.",
+             backbone=_key, input_size=224, train_layers=-1, learning_rate=1e-4)
+
+_variant("nasnetmobile-224-frozen",
+         "NASNetMobile on images resized to 224 (its ImageNet size), weights frozen, a new "
+         "head: the seed's Model II.", backbone="nasnetmobile", input_size=224)
+_variant("convnext-base-2phase",
+         "ConvNeXtBase at 224, two phases sized to the budget: the new head alone for 30 % "
+         "of it, then the last 50 layers too at 1e-4 (the first seed's CIFAR-100 and "
+         "Tiny-ImageNet recipe).",
+         backbone="convnext-base", input_size=224, train_layers=50, head_fraction=0.3,
+         learning_rate=1e-4)
