@@ -139,3 +139,18 @@ def keras_transfer_weights(tmp_path_factory) -> Path:
     for key in BACKBONES:
         write_stand_in_weights(key, root)
     return root
+
+
+
+@pytest.fixture(autouse=True)
+def _keras_transfer_stand_ins(request, monkeypatch):
+    """The contract test's transfer contenders get the stand-in weights, and no download."""
+    callspec = getattr(request.node, "callspec", None)
+    name = str(callspec.params.get("name", "") if callspec else "")
+    from harness.contender import get, list_contenders
+
+    if name not in list_contenders("all") or get(name).family != "keras-transfer":
+        return
+    weights = request.getfixturevalue("keras_transfer_weights")
+    monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(weights))
+    monkeypatch.setenv("HARNESS_OFFLINE", "1")
