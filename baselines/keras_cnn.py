@@ -106,6 +106,11 @@ class KerasCNN(Contender):
         self.model.save(target)
         return target
 
+    def explain(self, images: np.ndarray, path: Path) -> None:
+        from baselines.keras_explain import explain
+
+        explain(self.model, images, path)
+
 
 def bn(keras, x):
     # Keras' default momentum (0.99) needs many hundred steps before the inference

@@ -273,6 +273,11 @@ class KerasTuned(Contender):
         self.model.save(target)
         return target
 
+    def explain(self, images: np.ndarray, path: Path) -> None:
+        from baselines.keras_explain import explain
+
+        explain(self.model, images, path)
+
 
 @register("keras-tuner-bayes")
 class KerasTunerBayes(KerasTuned):

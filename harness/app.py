@@ -167,3 +167,31 @@ def contenders_command(pattern: str) -> None:
                   "yes" if why is None else f"no: {why}")
     out.print(t)
 
+
+def report_command(job: str, runs_dir: Path, store_url: str, out_dir: Path | None) -> None:
+    from harness.report import job_page
+
+    page = job_page(find_job(job, runs_dir, store_url), out_dir)
+    out.print(f"Written: {page}", markup=False)
+
+
+def find_job(job: str, runs_dir: Path, store_url: str) -> Path:
+    """A job's folder from a path, a key or a key's prefix (runs dir first, then store)."""
+    if Path(job).is_dir():
+        return Path(job)
+    hits = sorted(p for p in runs_dir.glob(f"{job}*") if p.is_dir()) if runs_dir.is_dir() else []
+    if not hits:
+        from harness.store import Store
+
+        try:
+            rows = Store(store_url).latest()
+        except HarnessError:
+            rows = []
+        hits = sorted({Path(r.artifacts) for r in rows
+                       if r.job_key.startswith(job) and r.artifacts})
+    if len(hits) > 1:
+        raise HarnessError(f"job {job!r} is ambiguous: {', '.join(p.name for p in hits[:5])}")
+    if not hits or not hits[0].is_dir():
+        raise HarnessError(f"no job folder for {job!r} in {runs_dir} or the store: "
+                           "pass the folder, its key, or --runs-dir")
+    return hits[0]

@@ -220,6 +220,25 @@ def export(file, fmt, store, dataset) -> None:
     export_command(store, file, fmt, dataset)
 
 
+@cli.command()
+@click.argument("job")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("results/runs"),
+              show_default=True, help="Where the job folders are.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True,
+              help="SQLAlchemy URL, to find a job whose folder is elsewhere.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for report.md and its figures (default: the job folder).")
+def report(job, runs_dir, store, out) -> None:
+    """Render one job's page: metrics, learning curve, confusion, predictions, Grad-CAM.
+
+    JOB is a job folder, a job key or the start of one (`harness leaderboard` and
+    the store name them).
+    """
+    from harness.app import report_command
+
+    report_command(job, runs_dir, store, out)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input is one line on stderr and a non-zero exit."""
     try:

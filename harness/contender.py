@@ -129,6 +129,14 @@ class Contender:
         """Write the fitted model under ``path`` (a directory); return the file or folder."""
         return None
 
+    def explain(self, images: np.ndarray, path: Path) -> None:
+        """Optionally write ``path`` (npz) explaining the predictions on ``images``.
+
+        Called after evaluation while the model is in memory (the worker deletes it
+        afterwards); the reports draw what is there. Keras contenders write Grad-CAM
+        heatmaps and feature maps (:mod:`baselines.keras_explain`); others nothing.
+        """
+
     @classmethod
     def unavailable(cls) -> str | None:
         """Why this contender cannot run here, with the fix; ``None`` when it can."""

@@ -157,6 +157,12 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         row["val_accuracy"] = val_scores["accuracy"]
         np.savez_compressed(jobdir / PREDICTIONS_FILE, proba=proba.astype(np.float32),
                             labels=test.labels, class_names=np.array(dataset.class_names))
+        try:  # pictures for the reports; never worth the row
+            from harness.explain import write_examples
+
+            write_examples(jobdir, contender, test.images, proba, test.labels, seed=job.seed)
+        except Exception:
+            traceback.print_exc()
         row.update(metrics.measure_inference(contender.predict_proba, test.images))
         description = contender.describe()
         row["description"] = description

@@ -59,7 +59,7 @@ def test_user_names_cannot_break_the_table():
 def test_write_creates_markdown_and_csv(tmp_path):
     rows = [_ok("sklearn-logreg", 0, 0.4, dataset="digits")]
     written = leaderboard.write(rows, tmp_path / "boards")
-    assert sorted(p.name for p in written) == ["digits.csv", "digits.md"]
+    assert sorted(p.name for p in written) == ["README.md", "digits.csv", "digits.md"]
     md = (tmp_path / "boards" / "digits.md").read_text()
     assert "| 1 | sklearn-logreg |" in md and "(digits.csv)" in md
     assert "No published reference" in md

@@ -98,6 +98,35 @@ class Sleeps(Quick):
         return super().fit(train, val, budget, workdir)
 
 
+@register("test-noisy")
+class Noisy(Quick):
+    """test-quick with noise on its probabilities and a made-up learning curve; it
+    "explains" itself with arrays shaped like Grad-CAM's, so the reports' Keras
+    figures are drawn without TensorFlow."""
+
+    def fit(self, train, val, budget, workdir):
+        from harness.contender import Epoch
+
+        super().fit(train, val, budget, workdir)
+        self.rng = np.random.default_rng(self.seed + len(train))
+        history = [Epoch(e, 0.1 * e * budget.seconds, 1.0 / e, 0.6 + 0.05 * e, 1.2 / e,
+                         0.55 + 0.05 * e) for e in range(1, 6)]
+        return FitReport(history=history)
+
+    def predict_proba(self, images):
+        p = super().predict_proba(images) + self.rng.uniform(0, 0.5, (len(images),
+                                                                      self.num_classes))
+        return p / p.sum(1, keepdims=True)
+
+    def explain(self, images, path):
+        h, w = images.shape[1:3]
+        maps = self.rng.random((h, w, 4)).astype(np.float16)
+        np.savez_compressed(path, images=images, gradcam=self.rng.random((len(images), 2, 2)),
+                            pred=np.zeros(len(images), int), gradcam_layer=np.array("conv"),
+                            features_0=maps, features_0_name=np.array("conv"),
+                            notes=np.array(""))
+
+
 @register("test-bloat")
 class Bloats(_Fault):
     """Writes 1 GB to its workdir, 8 MB at a time: the artifact cap must stop it first."""
