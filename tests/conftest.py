@@ -93,6 +93,34 @@ def _automm_stand_ins(request, monkeypatch, tmp_path_factory):
     monkeypatch.setenv("HARNESS_DATA", str(tmp_path_factory.getbasetemp() / "automm-data"))
 
 
+@pytest.fixture(scope="session")
+def keras_transfer_weights(tmp_path_factory) -> Path:
+    """Keras' no-top ImageNet files, under Keras' names, saved from ``weights=None``
+    backbones: the transfer contenders load them through their real loading path.
+    Made once per session (ConvNeXtBase's alone is 350 MB)."""
+    pytest.importorskip("tensorflow")
+    from baselines.keras_transfer import BACKBONES, write_stand_in_weights
+
+    root = tmp_path_factory.mktemp("keras-weights")
+    for key in BACKBONES:
+        write_stand_in_weights(key, root)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _keras_transfer_stand_ins(request, monkeypatch):
+    """The contract test's transfer contenders get the stand-in weights, and no download."""
+    callspec = getattr(request.node, "callspec", None)
+    name = str(callspec.params.get("name", "") if callspec else "")
+    from harness.contender import get, list_contenders
+
+    if name not in list_contenders("all") or get(name).family != "keras-transfer":
+        return
+    weights = request.getfixturevalue("keras_transfer_weights")
+    monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(weights))
+    monkeypatch.setenv("HARNESS_OFFLINE", "1")
+
+
 # -- the fault suite's tally (tests/fault_tally.py) ----------------------------------
 
 _RECORD = pytest.StashKey()
@@ -125,32 +153,3 @@ def pytest_terminal_summary(terminalreporter):
 
     if TALLY.injected or TALLY.tried:
         terminalreporter.write_line(TALLY.line())
-
-
-@pytest.fixture(scope="session")
-def keras_transfer_weights(tmp_path_factory) -> Path:
-    """Keras' no-top ImageNet files, under Keras' names, saved from ``weights=None``
-    backbones: the transfer contenders load them through their real loading path.
-    Made once per session (ConvNeXtBase's alone is 350 MB)."""
-    pytest.importorskip("tensorflow")
-    from baselines.keras_transfer import BACKBONES, write_stand_in_weights
-
-    root = tmp_path_factory.mktemp("keras-weights")
-    for key in BACKBONES:
-        write_stand_in_weights(key, root)
-    return root
-
-
-
-@pytest.fixture(autouse=True)
-def _keras_transfer_stand_ins(request, monkeypatch):
-    """The contract test's transfer contenders get the stand-in weights, and no download."""
-    callspec = getattr(request.node, "callspec", None)
-    name = str(callspec.params.get("name", "") if callspec else "")
-    from harness.contender import get, list_contenders
-
-    if name not in list_contenders("all") or get(name).family != "keras-transfer":
-        return
-    weights = request.getfixturevalue("keras_transfer_weights")
-    monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(weights))
-    monkeypatch.setenv("HARNESS_OFFLINE", "1")
