@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -8,6 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The contract test runs Keras and AutoMM contenders in this one process (the harness
+# itself gives each job its own). With TensorFlow loaded first, `import torchvision`
+# crashes the interpreter (SIGSEGV, seen with TF 2.21 and torch 2.13); torch first is fine.
+with contextlib.suppress(ImportError):
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
 
 from harness.data import Split
 
