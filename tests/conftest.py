@@ -41,9 +41,8 @@ def synthetic_split(n_per_class: int = 12, classes: int = 3, size: int = 32, see
                  np.array(labels)[order], classes)
 
 
-@pytest.fixture
-def tiny():
-    """(train, val, test) of synthetic 32x32 RGB images in 3 classes."""
+def tiny_splits() -> tuple[Split, Split, Split]:
+    """(train, val, test) of synthetic 32x32 RGB images in 3 classes: the contract's data."""
     return synthetic_split(12, seed=0), synthetic_split(4, seed=1), synthetic_split(6, seed=2)
 
 
