@@ -86,8 +86,21 @@ class Store:
         if parsed.get_backend_name() == "sqlite":
             @sa.event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):
+                import sqlite3
+
                 cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
+                # WAL is a property of the file, set once. Switching takes a lock that
+                # ignores the busy timeout: two runners opening a new store at the same
+                # moment race for it, and the loser waits for the winner's switch.
+                for attempt in range(100):
+                    try:
+                        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                            cur.execute("PRAGMA journal_mode=WAL")
+                        break
+                    except sqlite3.OperationalError as exc:
+                        if "locked" not in str(exc) or attempt == 99:
+                            raise
+                        time.sleep(0.1)
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
 

@@ -46,6 +46,11 @@ def tiny_splits() -> tuple[Split, Split, Split]:
     return synthetic_split(12, seed=0), synthetic_split(4, seed=1), synthetic_split(6, seed=2)
 
 
+@pytest.fixture
+def tiny():
+    return tiny_splits()
+
+
 def harness_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(PLUGINS), env.get("PYTHONPATH", "")])
