@@ -27,7 +27,6 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check harness baselines tests
-	$(BIN)/ruff format --check harness baselines tests
 
 format: install
 	$(BIN)/ruff format harness baselines tests
