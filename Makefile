@@ -25,8 +25,11 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# ruff, the layer contract (import-linter, from pyproject.toml) and no import cycles
 lint: install
 	$(BIN)/ruff check harness baselines tests
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m tests.architecture
 
 format: install
 	$(BIN)/ruff format harness baselines tests

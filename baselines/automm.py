@@ -35,15 +35,25 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from harness.budget import Budget
-from harness.contender import Contender, ContenderUnavailable, Epoch, FitReport, register
-from harness.data import Split, data_root
+from harness.contenders import (
+    Contender,
+    ContenderUnavailable,
+    Epoch,
+    Family,
+    FitReport,
+    Probe,
+    register,
+)
+from harness.core.budget import Budget
+from harness.core.context import JobContext
+from harness.data import Split
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,6 +68,45 @@ MIN_IMAGE_SIZE = 32  # timm CNNs downsample 32x: smaller inputs leave nothing to
 TOP_K = 3  # AutoMM's optim.top_k: the best checkpoints its greedy soup averages
 MIN_TIME_LIMIT = 1.0
 CHECKPOINT_FILES = ("pytorch_model.bin", "config.json")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """torch's out-of-memory errors (``torch.OutOfMemoryError``, "CUDA out of memory")."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _gpu_peak_mb() -> float | None:
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+#: the AutoMM family: AutoGluon's multimodal predictor on torch, timm and Lightning
+AUTOMM = Family(
+    "automm",
+    extra="automm",
+    modules=("autogluon.multimodal", "torch", "torchvision", "timm"),
+    packages=("torch", "torchvision", "timm", "autogluon.multimodal"),
+    probes=(
+        Probe("torch", "torch",
+              "import torch; n=torch.cuda.device_count() if torch.cuda.is_available() else 0; "
+              "print(torch.__version__, f'CUDA devices: {n}')",
+              "pip install --force-reinstall torch"),
+        Probe("torchvision ops", "torchvision",
+              "import torch, torchvision; "
+              "torchvision.ops.nms(torch.zeros((1, 4)), torch.zeros(1), 0.5); "
+              "print('torchvision', torchvision.__version__, 'compiled ops load')",
+              "torchvision was built for another torch build: reinstall the pair from one "
+              "index, e.g. pip install --force-reinstall torch torchvision "
+              "(with no find-links pointing at a CPU-only torch wheel)"),
+        Probe("AutoMM", "autogluon.multimodal",
+              "import autogluon.multimodal as m; print('autogluon.multimodal', m.__version__)",
+              "pip install --force-reinstall 'harness[automm]' 'setuptools<81'"),
+    ),
+    is_oom=_is_oom,
+    gpu_peak_mb=_gpu_peak_mb,
+)
 
 
 # -- budget -----------------------------------------------------------------------------
@@ -251,10 +300,6 @@ def _attach(predictor, callback) -> bool:
 # -- weights ----------------------------------------------------------------------------
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
 def _hub_files(backbone: str) -> tuple[str | None, tuple[str, ...]]:
     """The timm backbone's Hugging Face repository and the weight files timm looks for."""
     from timm.models import get_pretrained_cfg
@@ -266,13 +311,13 @@ def _hub_files(backbone: str) -> tuple[str | None, tuple[str, ...]]:
     return (cfg.hf_hub_id if cfg else None), ("model.safetensors", "pytorch_model.bin")
 
 
-def locate_weights(backbone: str) -> str:
+def locate_weights(backbone: str, context: JobContext) -> str:
     """What AutoMM's ``checkpoint_name`` should be: a local checkpoint folder or the name.
 
-    Raises :class:`ContenderUnavailable` when the weights are neither in
-    ``$HARNESS_WEIGHTS_DIR`` nor in the hub cache and cannot be downloaded.
+    Raises :class:`ContenderUnavailable` when the weights are neither in the context's
+    ``weights_dir`` nor in the hub cache and cannot be downloaded.
     """
-    root = os.environ.get("HARNESS_WEIGHTS_DIR")
+    root = context.weights_dir
     if root:
         folder = Path(root).expanduser() / backbone
         if all((folder / f).is_file() for f in CHECKPOINT_FILES):
@@ -282,8 +327,8 @@ def locate_weights(backbone: str) -> str:
     repo, files = _hub_files(backbone)
     if repo and any(isinstance(try_to_load_from_cache(repo, f), str) for f in files):
         return backbone
-    why = "HF_HUB_OFFLINE is set"
-    if repo and not _offline():
+    why = "the run is offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set)"
+    if repo and not context.offline:
         for name in files:  # fill the hub cache now, where a failure can say what to do
             try:
                 hf_hub_download(repo, name)
@@ -381,6 +426,13 @@ def _frame(split: Split, root: Path) -> pd.DataFrame:
 # -- the contenders ---------------------------------------------------------------------
 
 
+def _cache(context: JobContext) -> Path:
+    """AutoMM's shared cache: image files by content, fit overheads by backbone."""
+    if context.cache_dir is None:
+        raise ValueError("AutoMM needs the job context's cache_dir")
+    return context.cache_dir / "automm"
+
+
 def per_device_batch(gpus: int, image_size: int) -> int:
     """Images per device and step: small on the CPU, where each step is slow and the
     budget should buy many of them; on a GPU as many as typical memory takes."""
@@ -393,30 +445,30 @@ class AutoMM(Contender):
     """AutoMM's ``MultiModalPredictor`` with one of its presets, on images only."""
 
     family = "automm"
-    requires = ("autogluon.multimodal", "torch", "torchvision")
-    extra = "automm"
+    framework = AUTOMM
     pretrained = True
     in_default_set = False  # minutes of imports and PNG work: run when named
     overhead_seconds = 60.0
     preset: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {"backbone": None, "image_size": None, "batch_size": None}
 
-    def prepare(self, train: Split, val: Split, workdir: Path, gpus: int = 0) -> None:
+    def prepare(self, train: Split, val: Split, context: JobContext) -> None:
         """Imports, weights and the PNG files: setup, before the training clock starts."""
+        gpus = context.gpus
         self.backbone = self.params["backbone"] or BACKBONES[self.preset][0 if gpus else 1]
-        self.checkpoint = locate_weights(self.backbone)
+        self.checkpoint = locate_weights(self.backbone, context)
         import autogluon.multimodal  # noqa: F401  (seconds of imports, timed as setup)
 
-        cache = data_root() / "automm"
+        cache = _cache(context)
         self._frames = (_frame(train, cache / "images"), _frame(val, cache / "images"))
 
-    def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
+    def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         gpus = budget.gpus
         if getattr(self, "_frames", None) is None:  # called without prepare()
-            self.prepare(train, val, workdir, gpus)
+            self.prepare(train, val, context)
         from autogluon.multimodal import MultiModalPredictor
 
-        cache = data_root() / "automm"
+        cache = _cache(context)
         train_df, val_df = self._frames
         # On the CPU, small images at their own size (at least MIN_IMAGE_SIZE); with
         # GPUs, the backbone's own input size, as the preset means.
@@ -454,7 +506,7 @@ class AutoMM(Contender):
         self.predictor = MultiModalPredictor(
             label="label",
             problem_type="multiclass" if classes > 2 else "binary",
-            path=str(workdir / "automm"),
+            path=str(context.work_dir / "automm"),
             verbosity=2,
             enable_progress_bar=False,
         )

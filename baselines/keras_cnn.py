@@ -8,14 +8,14 @@ shared plumbing of :mod:`baselines.keras_common`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from baselines import keras_common as kc
-from harness.budget import Budget
-from harness.contender import Contender, FitReport, register
+from harness.contenders import FitReport, register
+from harness.core.budget import Budget
+from harness.core.context import JobContext
 from harness.data import Split
 
 #: the training recipe every Keras CNN starts from; each contender overrides a few
@@ -37,24 +37,15 @@ RECIPE: dict[str, Any] = {
 }
 
 
-class KerasCNN(Contender):
+class KerasCNN(kc.KerasContender):
     """A Keras model built by ``build(keras, input_shape, num_classes, params)``."""
 
     family = "keras-cnn"
-    requires = ("tensorflow", "keras")
-    extra = "keras"
-    overhead_seconds = 20.0
     in_default_set = False
     defaults: ClassVar[dict[str, Any]] = RECIPE
     build: ClassVar[Any] = None
 
-    def __init__(self, seed: int = 0, **params: Any) -> None:
-        super().__init__(seed, **params)
-        # Created in the worker's setup phase: the seconds TensorFlow takes to import
-        # are setup, not training.
-        kc.import_keras(seed)
-
-    def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
+    def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         keras = kc.import_keras(self.seed)
         p = self.params
         gpu = kc.has_gpu()
@@ -86,30 +77,6 @@ class KerasCNN(Contender):
         plain = kc.predict_in_batches(self.model, val.images).argmax(1)
         flipped = kc.predict_in_batches(self.model, val.images, flip=True).argmax(1)
         return np.mean(flipped == val.labels) >= np.mean(plain == val.labels)
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return kc.predict_in_batches(self.model, images, flip=getattr(self, "tta", False))
-
-    def describe(self) -> dict[str, Any]:
-        model = getattr(self, "model", None)
-        return {
-            "params": dict(self.params),
-            "parameters": int(model.count_params()) if model is not None else None,
-            "input_shape": list(model.input_shape[1:]) if model is not None else None,
-            "layers": [layer.__class__.__name__ for layer in model.layers] if model else [],
-            "test_time_flip": getattr(self, "tta", False),
-        }
-
-    def save(self, path: Path) -> Path | None:
-        path.mkdir(parents=True, exist_ok=True)
-        target = path / "model.keras"
-        self.model.save(target)
-        return target
-
-    def explain(self, images: np.ndarray, path: Path) -> None:
-        from baselines.keras_explain import explain
-
-        explain(self.model, images, path)
 
 
 def bn(keras, x):
@@ -226,16 +193,13 @@ _variant(
     widths=(32, 64, 128, 256), convs_per_block=2, dropout=0.1, min_size=16,
     warmup=0.1, learning_rate=2e-3, translate=1,
 )
-MobileNetScratch = _variant(
+_variant(
     "mobilenet-scratch", build_mobilenet,
     "MobileNet (v1) with no pretrained weights, L2 on every kernel and dropout (the "
     "second seed's Model II.1); the learning rate decays exponentially over the clock.",
     alpha=1.0, l2=1e-4, dropout=0.3, min_size=32, schedule="exponential",
     learning_rate=2e-3, translate=1,
 )
-# The contract test's 15 s on a CPU: MobileNet spends most of it tracing its first step
-# and then sometimes has not yet learned the 36 images (seen at 0.33): give it 30 s.
-MobileNetScratch.contract_budget = 30.0
 _variant(
     "keras-fastnet", build_fastnet,
     "Accuracy per second, after the CIFAR-10 speed records (airbench): a small VGG-style "

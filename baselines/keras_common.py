@@ -12,16 +12,17 @@ validation epoch are restored at the end.
 from __future__ import annotations
 
 import math
-import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.budget import Budget
-from harness.contender import Epoch, FitReport
+from harness.contenders import Contender, Epoch, Family, FitReport, Probe
+from harness.core.budget import Budget
 from harness.data import Split
 
 if TYPE_CHECKING:
@@ -36,10 +37,41 @@ FLIP_PROBE = {"at": 0.15, "learned": 0.3, "until": 0.5, "kept": 0.8}
 LR_UPDATE_FRACTION = 1 / 400
 
 
+def _is_oom(exc: BaseException) -> bool:
+    """TensorFlow's out-of-memory errors (``ResourceExhaustedError``, "OOM when allocating")."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(mark in text for mark in ("resourceexhausted", "oom when allocating",
+                                         "out of memory"))
+
+
+def _gpu_peak_mb() -> float | None:
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not tf.config.list_logical_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+
+#: the Keras family: what every Keras contender needs and how its failures look
+KERAS = Family(
+    "keras",
+    extra="keras",
+    modules=("tensorflow", "keras"),
+    packages=("tensorflow", "keras", "keras-tuner", "optuna"),
+    # Keras on TensorFlow, quietly: set in the worker before Keras is first imported
+    environment=(("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
+    probes=(Probe(
+        "TensorFlow", "tensorflow",
+        "import tensorflow as tf; d=tf.config.list_physical_devices(); "
+        "print(tf.__version__, 'devices:', ', '.join(x.device_type + ':' + "
+        "x.name.split(':')[-1] for x in d))",
+        "pip install --force-reinstall 'harness[keras]'"),),
+    is_oom=_is_oom,
+    gpu_peak_mb=_gpu_peak_mb,
+)
+
+
 def import_keras(seed: int):
-    """Import Keras on TensorFlow, quietly, seeded; return the ``keras`` module."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Import Keras (its backend is set by the worker, from :data:`KERAS`), seeded."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -343,14 +375,13 @@ def halve_batch_on_oom(train: Callable[[int], FitReport], batch_size: int,
     Returns the report (its notes say each retry) and the batch size that fitted. The
     retries share the budget's deadline: memory trouble is no reason for more time.
     """
-    from harness.worker import classify_exception
-
     notes: list[str] = []
     while True:
         try:
             report = train(batch_size)
         except Exception as exc:
-            if classify_exception(exc) != "oom" or batch_size <= 1 or budget.expired():
+            if not (isinstance(exc, MemoryError) or KERAS.is_oom(exc)) or batch_size <= 1 \
+                    or budget.expired():
                 raise
             notes.append(f"out of memory at batch size {batch_size}: "
                          f"retried at {batch_size // 2}")
@@ -394,3 +425,50 @@ def predict_in_batches(model: keras.Model, images: np.ndarray, *, flip: bool = F
         out.append(proba)
     proba = np.concatenate(out)
     return proba / proba.sum(axis=1, keepdims=True)
+
+
+class KerasContender(Contender):
+    """What every Keras contender shares: Keras imported as setup, and the fitted
+    ``self.model`` predicted from, described, saved and explained the same way."""
+
+    framework = KERAS
+    overhead_seconds = 20.0
+    #: images per call when predicting; models that resize inputs up ask for fewer
+    predict_batch: int = PREDICT_BATCH
+    #: test-time flip (mirror averaging), where the contender found it helps
+    tta: bool = False
+
+    def __init__(self, seed: int = 0, **params: Any) -> None:
+        super().__init__(seed, **params)
+        # Created in the worker's setup phase: the seconds Keras takes to import are
+        # setup, not training.
+        import_keras(seed)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return predict_in_batches(self.model, images, flip=self.tta,
+                                  batch_size=self.predict_batch)
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters (all weights, and the trainable ones), input shape, layers."""
+        model = getattr(self, "model", None)
+        if model is None:
+            return {"params": dict(self.params), "parameters": None}
+        return {
+            "params": dict(self.params),
+            "parameters": int(model.count_params()),
+            "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+            "input_shape": list(model.input_shape[1:]),
+            "layers": [layer.__class__.__name__ for layer in model.layers],
+            "test_time_flip": self.tta,
+        }
+
+    def save(self, path: Path) -> Path | None:
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / "model.keras"
+        self.model.save(target)
+        return target
+
+    def explain(self, images: np.ndarray, path: Path) -> None:
+        from baselines.keras_explain import explain
+
+        explain(self.model, images, path)

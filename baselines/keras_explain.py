@@ -2,7 +2,7 @@
 
 Called through ``Contender.explain`` by the worker while the model is still in
 memory; the harness renders the figures later from ``explain.npz`` (see
-:mod:`harness.figures`). Grad-CAM (Selvaraju et al., 2017) weights the last
+:mod:`harness.reporting.figures`). Grad-CAM (Selvaraju et al., 2017) weights the last
 convolutional feature map by the gradient of the predicted class's score.
 """
 

@@ -8,7 +8,7 @@ names say which: ``nasnetmobile-frozen`` (the seed's Model I), ``nasnetmobile-22
 ``convnext-base-2phase`` (head first, then the last 50 layers).
 
 Weights are Keras' own no-top files under Keras' own names, found in
-``--weights-dir`` (``HARNESS_WEIGHTS_DIR``) or Keras' cache (``$KERAS_HOME/models``,
+``--weights-dir`` (the job context's ``weights_dir``) or Keras' cache (``$KERAS_HOME/models``,
 default ``~/.keras/models``), else downloaded once into that cache. Offline and not
 there, the row is ``skipped`` and says which file to fetch from where: never random
 weights where pretrained ones were asked for.
@@ -16,7 +16,6 @@ weights where pretrained ones were asked for.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,8 +23,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from baselines import keras_common as kc
-from harness.budget import Budget
-from harness.contender import Contender, ContenderUnavailable, FitReport, register
+from harness.contenders import ContenderUnavailable, FitReport, register
+from harness.core.budget import Budget
+from harness.core.context import JobContext
 from harness.data import Split
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -83,19 +83,22 @@ BACKBONES: dict[str, Backbone] = {
 
 
 def keras_cache() -> Path:
-    """Where Keras keeps downloaded weights (``get_file(..., cache_subdir="models")``)."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+    """Where Keras keeps downloaded weights (``get_file(..., cache_subdir="models")``),
+    as Keras itself resolves it (``KERAS_HOME``, else ``~/.keras``)."""
+    from keras.src.backend.config import keras_home
+
+    return Path(keras_home()) / "models"
 
 
-def find_weights(backbone: Backbone, size: int | None) -> Path:
+def find_weights(backbone: Backbone, size: int | None, context: JobContext) -> Path:
     """The weights file on disk, downloaded into Keras' cache if need be, or why not."""
     name, url = backbone.weights_file(size)
-    places = [Path(d) for d in (os.environ.get("HARNESS_WEIGHTS_DIR"),) if d] + [keras_cache()]
+    places = [p for p in (context.weights_dir,) if p] + [keras_cache()]
     for place in places:
         if (place / name).is_file():
             return place / name
-    why = "HARNESS_OFFLINE is set"
-    if not os.environ.get("HARNESS_OFFLINE"):
+    why = "the run is offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set)"
+    if not context.offline:
         import keras
 
         try:  # Keras' own download, once, into its own cache
@@ -170,30 +173,28 @@ RECIPE: dict[str, Any] = {
 }
 
 
-class KerasTransfer(Contender):
+class KerasTransfer(kc.KerasContender):
     """A pretrained Keras application with a new softmax head, trained within the budget."""
 
     family = "keras-transfer"
-    requires = ("tensorflow", "keras", "h5py")
-    extra = "keras"
+    requires = ("h5py",)
     pretrained = True
     in_default_set = False
     overhead_seconds = 60.0
     defaults: ClassVar[dict[str, Any]] = RECIPE
-    #: what the contract test runs it with: small inputs, a short budget (CI time)
-    contract_params: ClassVar[dict[str, Any]] = {}
-    contract_budget: ClassVar[float] = 8.0
+    backbone: Any = None
+    weights: Path | None = None
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
         super().__init__(seed, **params)
-        # Setup, not training: find the file (or skip), import, build and load it.
         self.spec = BACKBONES[self.params["backbone"]]
+
+    def prepare(self, train: Split, val: Split, context: JobContext) -> None:
+        """Setup, not training: find the file (or skip), build the backbone and load it."""
         size = self.params["input_size"]
-        self.weights = find_weights(self.spec, size)
-        keras = kc.import_keras(seed)
-        self.backbone = None
+        self.weights = find_weights(self.spec, size, context)
         if size or not self.spec.static:
-            self.backbone = self._build(keras, size)
+            self.backbone = self._build(kc.import_keras(self.seed), size)
 
     def _build(self, keras, size: int | None):
         mixed = self.params["mixed_precision"] and kc.has_gpu()
@@ -211,7 +212,9 @@ class KerasTransfer(Contender):
         scale = max(1.0, self.spec.min_size / min(height, width))
         return round(height * scale), round(width * scale)
 
-    def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
+    def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
+        if self.weights is None:  # not prepared (called directly): do it on the clock
+            self.prepare(train, val, context)
         keras = kc.import_keras(self.seed)
         p = self.params
         size = self._input_size(train.images.shape[1:])
@@ -276,52 +279,19 @@ class KerasTransfer(Contender):
     def _trainable_text(layers: int) -> str:
         return {0: "head only", -1: "all layers"}.get(layers, f"the last {layers} layers")
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return kc.predict_in_batches(self.model, images,
-                                     batch_size=getattr(self, "predict_batch", 64))
-
     def describe(self) -> dict[str, Any]:
-        model = getattr(self, "model", None)
-        trainable = (int(sum(np.prod(w.shape) for w in model.trainable_weights))
-                     if model is not None else None)
         return {
-            "params": dict(self.params),
-            "parameters": int(model.count_params()) if model is not None else None,
-            "trainable_parameters": trainable,
+            **super().describe(),
             "backbone": self.spec.app,
-            "input_shape": list(model.input_shape[1:]) if model is not None else None,
             "backbone_input": list(self.backbone.input_shape[1:]) if self.backbone else None,
             "weights": str(self.weights),
         }
-
-    def save(self, path: Path) -> Path | None:
-        path.mkdir(parents=True, exist_ok=True)
-        target = path / "model.keras"
-        self.model.save(target)
-        return target
-
-
-#: variants the contract test cannot train in CI time on a CPU, and why; their loading
-#: paths are tested on their own (tests/test_keras_transfer.py)
-CONTRACT_SKIPS = {
-    "convnext-base-224-finetune": "one eager ConvNeXtBase step outlasts a CI budget on a CPU",
-    "convnext-base-2phase": "one eager ConvNeXtBase step outlasts a CI budget on a CPU",
-    "efficientnetb0-224-finetune": "at 1e-4 from random stand-in weights it learns nothing "
-                                   "in a CI budget on a CPU",
-}
 
 
 def _variant(name: str, doc: str, **recipe: Any) -> type[KerasTransfer]:
     """Register a KerasTransfer variant: its recipe only, no new class hierarchy."""
     cls = type("".join(w.capitalize() for w in name.split("-")), (KerasTransfer,), {
         "__doc__": doc, "defaults": {**RECIPE, **recipe}, "__module__": __name__,
-        # the contract test's images are 32x32: no resizing to 224 there, and NASNet
-        # built (and loaded) in setup as it would be for a fixed size
-        "contract_params": ({"input_size": 32} if recipe.get("input_size")
-                            or BACKBONES[recipe["backbone"]].static else {}),
-        # one eager training step of ConvNeXtBase outlasts a CI-sized budget: its
-        # loading path is tested on its own (tests/test_keras_transfer.py)
-        "contract_skip": CONTRACT_SKIPS.get(name),
     })
     return register(name)(cls)
 

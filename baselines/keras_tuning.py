@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from baselines import keras_common as kc
 from baselines.keras_cnn import conv_bn, head
-from harness.budget import Budget
-from harness.contender import Contender, FitReport, register
+from harness.contenders import FitReport, register
+from harness.core.budget import Budget
+from harness.core.context import TRIALS_FILE, JobContext
 from harness.data import Split
-
-TRIALS_FILE = "trials.csv"
 
 #: name -> (kind, low, high[, step]) or ("choice", values): the second seed's Model II.5
 SPACE: dict[str, tuple] = {
@@ -139,11 +135,6 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def artifacts_dir(workdir: Path) -> Path:
-    """The job's directory: the worker deletes its ``work/`` subfolder after the job."""
-    return workdir.parent if workdir.name == "work" else workdir
-
-
 # -- the two proposers ------------------------------------------------------------------
 
 
@@ -218,12 +209,10 @@ def search_optuna(search: BudgetedSearch, storage: str | None, study_name: str,
 # -- the contenders ---------------------------------------------------------------------
 
 
-class KerasTuned(Contender):
+class KerasTuned(kc.KerasContender):
     """A small CNN whose width, depth, dropout, L2, learning rate and batch size are tuned."""
 
     family = "keras-tuned"
-    requires: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
-    extra = "keras"
     overhead_seconds = 25.0
     in_default_set = False
     defaults: ClassVar[dict[str, Any]] = {
@@ -233,72 +222,53 @@ class KerasTuned(Contender):
     def __init__(self, seed: int = 0, **params: Any) -> None:
         super().__init__(seed, **params)
         # Created in the worker's setup phase: imports are setup, not training.
-        kc.import_keras(seed)
-        for module in self.requires[2:]:
+        for module in self.requires:
             __import__(module)
 
-    def search(self, search: BudgetedSearch, workdir: Path) -> None:
+    def search(self, search: BudgetedSearch, context: JobContext) -> None:
         raise NotImplementedError
 
-    def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
+    def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         keras = kc.import_keras(self.seed)
         p = self.params
         search = BudgetedSearch(keras, train, val, budget, self.seed, p["search_fraction"],
                                 p["trials"], p["min_trial_seconds"])
         notes: list[str] = []
         try:
-            self.search(search, workdir)
+            self.search(search, context)
         finally:
-            self.trials_path = search.write(artifacts_dir(workdir))
+            # the job's folder: the worker deletes its work/ subfolder after the job
+            self.trials_path = search.write(context.job_dir)
         self.model, report = search.finish(budget, notes)
         self.best_params = search.best_params
         report.notes = notes + report.notes
         return report
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return kc.predict_in_batches(self.model, images)
-
     def describe(self) -> dict[str, Any]:
-        model = getattr(self, "model", None)
-        return {
-            "params": dict(self.params),
-            "best": getattr(self, "best_params", None),
-            "parameters": int(model.count_params()) if model is not None else None,
-            "trials": str(getattr(self, "trials_path", "")) or None,
-        }
-
-    def save(self, path: Path) -> Path | None:
-        path.mkdir(parents=True, exist_ok=True)
-        target = path / "model.keras"
-        self.model.save(target)
-        return target
-
-    def explain(self, images: np.ndarray, path: Path) -> None:
-        from baselines.keras_explain import explain
-
-        explain(self.model, images, path)
+        return {**super().describe(), "best": getattr(self, "best_params", None),
+                "trials": str(getattr(self, "trials_path", "")) or None}
 
 
 @register("keras-tuner-bayes")
 class KerasTunerBayes(KerasTuned):
     """KerasTuner's Bayesian optimisation (a Gaussian process) over the space above."""
 
-    requires = ("tensorflow", "keras", "keras_tuner")
+    requires = ("keras_tuner",)
 
-    def search(self, search: BudgetedSearch, workdir: Path) -> None:
-        search_keras_tuner(search, workdir, self.seed)
+    def search(self, search: BudgetedSearch, context: JobContext) -> None:
+        search_keras_tuner(search, context.work_dir, self.seed)
 
 
 @register("optuna-tpe")
 class OptunaTPE(KerasTuned):
     """Optuna's TPE with a median pruner fed every epoch.
 
-    The study lives in the harness's store (``HARNESS_STORE_URL``, set by the runner)
-    under the job's key, so machines running the same job share one study and each
+    The study lives in the harness's store (the job context's ``store_url``) under the
+    job's key, so machines running the same job share one study and each
     new trial learns from every machine's; without a store URL it stays in memory.
     """
 
-    requires = ("tensorflow", "keras", "optuna")
+    requires = ("optuna",)
     defaults: ClassVar[dict[str, Any]] = {**KerasTuned.defaults, "study": None}
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
@@ -314,7 +284,7 @@ class OptunaTPE(KerasTuned):
             return "optuna_integration not installed: pip install 'harness[keras]'"
         return super().unavailable()
 
-    def search(self, search: BudgetedSearch, workdir: Path) -> None:
-        storage = os.environ.get("HARNESS_STORE_URL") or None
-        study = self.params["study"] or f"{self.name}/{artifacts_dir(workdir).name}"
+    def search(self, search: BudgetedSearch, context: JobContext) -> None:
+        storage = context.store_url or None
+        study = self.params["study"] or f"{self.name}/{context.job_dir.name}"
         search_optuna(search, storage, study, self.seed)

@@ -9,9 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.budget import Budget
-from harness.contender import Contender, Epoch, FitReport, register
+from harness.contenders import Contender, Epoch, Family, FitReport, register
+from harness.core.budget import Budget
+from harness.core.context import JobContext
 from harness.data import Split
+
+#: scikit-learn: a core dependency, so nothing to install and nothing to probe
+SKLEARN = Family("sklearn", modules=("sklearn",), packages=("scikit-learn",))
 
 
 def _flat(images: np.ndarray) -> np.ndarray:
@@ -27,11 +31,11 @@ class SklearnLogReg(Contender):
     """
 
     family = "sklearn"
-    requires = ("sklearn",)
+    framework = SKLEARN
     defaults = {"C": 1.0, "iterations_per_step": 10, "max_iterations": 1000}
     overhead_seconds = 5.0
 
-    def fit(self, train: Split, val: Split, budget: Budget, workdir: Path) -> FitReport:
+    def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 

@@ -2,7 +2,7 @@
 
 Synthetic images of the real shapes (CIFAR-10: 50,000 + 10,000 of 32x32x3; Tiny-ImageNet:
 100,000 + 10,000 of 64x64x3) are written through the real cache-writing path
-(``harness.datasets.cache.write``, with the official sources' checksums), then loaded
+(``harness.data.cache.write``, with the official sources' checksums), then loaded
 with ``harness.data.load_dataset`` as a job's worker does, in a fresh process each time
 (interpreter start and imports included). ``--cold`` first evicts the cache files from
 the page cache (``posix_fadvise``), as after a reboot. Not collected by pytest.
@@ -28,7 +28,7 @@ LOAD = """
 import sys, time
 t = time.perf_counter()
 from pathlib import Path
-from harness.data import load_dataset
+from harness.data.registry import load_dataset
 ds = load_dataset(sys.argv[1], Path(sys.argv[2]))
 assert ds.train.images.shape[0] == int(sys.argv[3]), ds.train.images.shape
 print(time.perf_counter() - t)
@@ -38,9 +38,8 @@ print(time.perf_counter() - t)
 def write_synthetic(name: str, data_dir: Path) -> float:
     import numpy as np
 
-    from harness.data import Dataset, Split
-    from harness.datasets import cache
-    from harness.datasets.official import remote_files
+    from harness.data import Dataset, Split, cache
+    from harness.data.official import remote_files
 
     n_train, n_test, shape, k = SHAPES[name]
     rng = np.random.default_rng(0)

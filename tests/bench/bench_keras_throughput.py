@@ -39,7 +39,7 @@ def synthetic(n: int, size: int, channels: int, classes: int, seed: int):
 
 def build(name: str, shape, classes: int, seed: int):
     from baselines import keras_common as kc
-    from harness.contender import get
+    from harness.contenders import get
 
     keras = kc.import_keras(seed)
     cls = get(name)
@@ -75,7 +75,7 @@ class Clock:
 
 def run(way: str, args, train, val) -> float:
     from baselines import keras_common as kc
-    from harness.budget import Budget
+    from harness.core.budget import Budget
 
     keras, model, batch_size = build(args.model, train.images.shape[1:], train.num_classes, 0)
     clock = Clock(keras, batch_size)

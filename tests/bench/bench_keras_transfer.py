@@ -3,7 +3,7 @@
 ``python tests/bench/bench_keras_transfer.py``: per backbone, the whole transfer
 model at 224x224 (stem, backbone, a 10-class head): parameters, single-image latency
 p50/p95 and throughput, both from
-``harness.metrics.measure_inference`` as the leaderboard measures every contender, and
+``harness.scoring.inference.measure`` as the leaderboard measures every contender, and
 the time of one batch-32 inference step, the unit of the Keras applications table's
 CPU column. Weights are random (speed does not depend on their values), so no
 download. Not collected by pytest; no timed test anywhere.
@@ -38,7 +38,7 @@ def main() -> None:
 
     from baselines import keras_common as kc
     from baselines.keras_transfer import BACKBONES, build_backbone
-    from harness.metrics import measure_inference
+    from harness.scoring.inference import measure as measure_inference
 
     keras = kc.import_keras(0)
     keys = list(BACKBONES) if args.backbones == "all" else args.backbones.split(",")

@@ -59,7 +59,7 @@ def _artifacts(jobdir: Path, rng: np.random.Generator, skill: float, keras: bool
 def fill(root: Path) -> str:
     import sqlalchemy as sa
 
-    from harness.results import Job, Result, Status
+    from harness.core.jobs import Job, Result, Status
     from harness.store import Store
 
     url = f"sqlite:///{root}/bench.sqlite"
@@ -116,7 +116,7 @@ def main() -> None:
     print(f"warm (nothing changed):         {leaderboard(url, out):6.2f} s  ({pngs} figures)")
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
     # one new row moves one group's accuracies: its trade-off plots are re-drawn
-    from harness.results import Job, Result, Status
+    from harness.core.jobs import Job, Result, Status
     from harness.store import Store
 
     job = Job("bench0", "sk-model-0", 0, FOLDS, SEEDS, 60.0)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contender import Contender, FitReport, register
+from baselines.keras_common import KERAS
+from harness.contenders import Contender, FitReport, register
 
 
 class _Fault(Contender):
@@ -26,9 +27,9 @@ class _Fault(Contender):
     def predict_proba(self, images):
         return np.full((len(images), self.num_classes), 1.0 / self.num_classes)
 
-    def fit(self, train, val, budget, workdir):
+    def fit(self, train, val, budget, context):
         self.num_classes = train.num_classes
-        self.misbehave(workdir)
+        self.misbehave(context.work_dir)
         return FitReport()
 
     def misbehave(self, workdir: Path) -> None:
@@ -74,7 +75,7 @@ class Allocates(_Fault):
 class Quick(_Fault):
     """Nearest class mean: finishes in a blink and scores well above chance."""
 
-    def fit(self, train, val, budget, workdir):
+    def fit(self, train, val, budget, context):
         self.num_classes = train.num_classes
         x = train.images.reshape(len(train), -1).astype(np.float32)
         self.means = np.stack([x[train.labels == c].mean(0) for c in range(self.num_classes)])
@@ -91,11 +92,11 @@ class Quick(_Fault):
 class Sleeps(Quick):
     """Like test-quick, but first sleeps until its deadline while HARNESS_TEST_SLEEP is set."""
 
-    def fit(self, train, val, budget, workdir):
-        (workdir.parent / "worker.pid").write_text(str(os.getpid()))
+    def fit(self, train, val, budget, context):
+        (context.job_dir / "worker.pid").write_text(str(os.getpid()))
         while os.environ.get("HARNESS_TEST_SLEEP") and not budget.expired():
             time.sleep(0.05)
-        return super().fit(train, val, budget, workdir)
+        return super().fit(train, val, budget, context)
 
 
 @register("test-noisy")
@@ -104,10 +105,10 @@ class Noisy(Quick):
     "explains" itself with arrays shaped like Grad-CAM's, so the reports' Keras
     figures are drawn without TensorFlow."""
 
-    def fit(self, train, val, budget, workdir):
-        from harness.contender import Epoch
+    def fit(self, train, val, budget, context):
+        from harness.contenders import Epoch
 
-        super().fit(train, val, budget, workdir)
+        super().fit(train, val, budget, context)
         self.rng = np.random.default_rng(self.seed + len(train))
         history = [Epoch(e, 0.1 * e * budget.seconds, 1.0 / e, 0.6 + 0.05 * e, 1.2 / e,
                          0.55 + 0.05 * e) for e in range(1, 6)]
@@ -145,18 +146,16 @@ class KerasDiverges(_Fault):
     """A tiny linear Keras model with a learning rate of 1e12: its weights, then its
     outputs, become NaN within a few steps (a ReLU would die instead, staying finite)."""
 
-    requires = ("tensorflow", "keras")
+    framework = KERAS
 
-    def prepare(self, train, val, workdir, gpus=0):
+    def prepare(self, train, val, context):
         # TensorFlow's import is setup: a 2 s budget would not even cover it
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras  # noqa: F401
 
-    def fit(self, train, val, budget, workdir):
+    def fit(self, train, val, budget, context):
         import keras
 
-        from harness.contender import Epoch
+        from harness.contenders import Epoch
 
         self.num_classes = train.num_classes
         self.model = keras.Sequential([

@@ -1,0 +1,239 @@
+"""The CLI layer: the ``harness`` command, its console output, and ``doctor``.
+
+Only click and the core's option table are imported here: everything else is lazy,
+so that ``harness --help`` stays instant. The run options are generated from the
+option table (:mod:`harness.core.options`), never written out by hand.
+
+- ``commands``: what each command does (plan, run through the scheduler, rank, print)
+- ``console``: the rich consoles and the ranked table
+- ``progress``: the live progress display of a run
+- ``doctor``: what is installed and usable, each problem with its fix
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from harness.core.errors import HarnessError
+from harness.core.options import BY_FIELD, DEFAULT_STORE, OPTIONS, Option
+
+
+def _duration(ctx, param, value):
+    from harness.core.budget import parse_duration
+
+    if value is None:
+        return None
+    return parse_duration(value, "budget")
+
+
+def _click_option(option: Option, override: bool = False):
+    """The click option for a table entry; as an override its default is "not given"."""
+    default = None if override else option.default
+    help_text = option.help + (" Overrides the suite file." if override and option.suite
+                               else "")
+    if option.kind == "flag":
+        return click.option(option.flag, option.field, is_flag=True, default=bool(default),
+                            help=help_text)
+    kwargs: dict = {"default": default, "help": help_text,
+                    "show_default": default is not None and not override}
+    if override and option.envvar:
+        kwargs.update(envvar=option.envvar, show_envvar=True)
+    if option.kind == "int":
+        kwargs["type"] = click.IntRange(min=int(option.low))
+    elif option.kind == "float":
+        kwargs["type"] = click.FloatRange(min=option.low)
+    elif option.kind == "choice":
+        kwargs["type"] = click.Choice(list(option.choices))
+    elif option.kind == "path":
+        kwargs["type"] = click.Path(path_type=Path)
+    elif option.kind in ("duration", "size"):
+        kwargs["callback"] = lambda ctx, param, value: option.parse(value)
+    return click.option(option.flag, option.field, **kwargs)
+
+
+def _options(override: bool = False):
+    """Decorate a command with the table's options (``override``: those of suite run)."""
+    chosen = [o for o in OPTIONS if o.override] if override else list(OPTIONS)
+
+    def decorate(f):
+        for option in reversed(chosen):
+            f = _click_option(option, override)(f)
+        return f
+
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="harness", prog_name="harness")
+def cli() -> None:
+    """Train image classifiers under the same time and GPU budget and rank them.
+
+    \b
+    Quick start:
+      harness run --dataset digits --budget 60s
+      harness run --dataset cifar10 --budget 30m --contenders 'keras-*'
+    """
+
+
+@cli.command()
+@click.option("--dataset", "-d", required=True, help="Dataset name (`harness datasets`).")
+@click.option("--budget", "-b", required=True, callback=_duration,
+              help="Training time every contender gets per fold: 90s, 30m, 1h30m.")
+@click.option("--contenders", "-c", default=None,
+              help="Comma list or wildcards ('keras-*'); 'all' for every one. "
+                   "Default: the default set, where it can run here.")
+@click.option("--gpus", type=click.IntRange(min=0), default=0, show_default=True,
+              help="GPUs each contender may use (0: CPU only).")
+@_options()
+def run(dataset, budget, contenders, gpus, **options) -> None:
+    """Train every contender on DATASET under the same budget and rank them."""
+    from harness.cli.commands import run_command
+    from harness.contenders import default_contenders, list_contenders
+    from harness.core.config import RunConfig
+    from harness.data.registry import get_spec, prepare_dataset
+
+    if options["ray_address"] and options["executor"] != "ray":  # before anything is opened
+        raise HarnessError("--address is for --executor ray")
+    get_spec(dataset)
+    names = list_contenders(contenders) if contenders else default_contenders()
+    if not names:
+        raise HarnessError("no contender can run here: `harness doctor` says what to install")
+    config = RunConfig(dataset=dataset, contenders=tuple(names), budget_seconds=budget,
+                       gpus=gpus, **options)
+    # download and decode once, here where the progress bar shows, before any job starts
+    prepare_dataset(dataset, config.data_dir, folds=config.folds,
+                    max_per_class=config.max_train_per_class)
+    sys.exit(run_command(config))
+
+
+@cli.command()
+@click.option("--dataset", "-d", default=None, help="Only this dataset (default: all).")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+@click.option("--leaderboard-dir", type=click.Path(path_type=Path),
+              default=Path("leaderboards"), show_default=True)
+def leaderboard(dataset, store, leaderboard_dir) -> None:
+    """Write leaderboards/<dataset>.md and .csv from the store and print them."""
+    from harness.cli.commands import leaderboard_command
+
+    leaderboard_command(store, dataset, leaderboard_dir)
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder to look in instead of $HARNESS_DATA.")
+def datasets(data_dir) -> None:
+    """List the datasets: classes, image size, train/test sizes, cache."""
+    from harness.cli.commands import datasets_command
+
+    datasets_command(data_dir)
+
+
+@cli.command()
+@click.argument("pattern", default="all")
+def contenders(pattern) -> None:
+    """List contenders (PATTERN: comma list or wildcards) and whether they can run here."""
+    from harness.cli.commands import contenders_command
+
+    contenders_command(pattern)
+
+
+@cli.command()
+def doctor() -> None:
+    """Check what is installed and usable, each problem with its fix."""
+    from harness.cli.doctor import doctor_command
+
+    sys.exit(doctor_command())
+
+
+@cli.group()
+def suite() -> None:
+    """Benchmark suites: datasets × contenders × budgets × GPUs from a YAML file.
+
+    \b
+    harness suite plan nightly.yml   what would run, what is done, estimated time
+    harness suite run nightly.yml    run what is missing, rank, flag regressions
+    """
+
+
+@suite.command("plan")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@_click_option(BY_FIELD["store_url"], override=True)
+@click.option("--rerun", is_flag=True, help="Plan as if no job were done yet.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="The executor the estimate is for.")
+def suite_plan(file, store_url, rerun, executor) -> None:
+    """Show what `suite run FILE` would run, what is already done, and how long it takes."""
+    from harness.cli.commands import suite_plan_command
+
+    sys.exit(suite_plan_command(file, store_url, rerun, executor))
+
+
+@suite.command("run")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit with status 3 when a result got worse than its previous ok one.")
+@_options(override=True)
+def suite_run(file, fail_on_regression, **overrides) -> None:
+    """Run the jobs of FILE not yet in the store, rewrite the leaderboards, flag regressions."""
+    from harness.cli.commands import suite_run_command
+
+    sys.exit(suite_run_command(file, fail_on_regression, **overrides))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["amlb"]), default="amlb", show_default=True,
+              help="amlb: the OpenML AutoML Benchmark's results.csv layout.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+@click.option("--dataset", "-d", default=None, help="Only this dataset (default: all).")
+def export(file, fmt, store, dataset) -> None:
+    """Write the store's latest row of every job to FILE (AMLB's results.csv columns)."""
+    from harness.cli.commands import export_command
+
+    export_command(store, file, fmt, dataset)
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("results/runs"),
+              show_default=True, help="Where the job folders are.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True,
+              help="SQLAlchemy URL, to find a job whose folder is elsewhere.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for report.md and its figures (default: the job folder).")
+def report(job, runs_dir, store, out) -> None:
+    """Render one job's page: metrics, learning curve, confusion, predictions, Grad-CAM.
+
+    JOB is a job folder, a job key or the start of one (`harness leaderboard` and
+    the store name them).
+    """
+    from harness.cli.commands import report_command
+
+    report_command(job, runs_dir, store, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input is one line on stderr and a non-zero exit."""
+    try:
+        code = cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f" (see `harness {exc.ctx.info_name} --help`)" if exc.ctx and exc.ctx.parent else ""
+        click.echo(f"harness: error: {exc.format_message()}{where}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"harness: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except HarnessError as exc:
+        click.echo(f"harness: error: {exc}", err=True)
+        sys.exit(1)
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("harness: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""What the CLI's commands do, kept apart from argument parsing.
+
+``harness run`` and ``harness suite run`` take the same path: a plan
+(:mod:`harness.execution.plan`), the one scheduler with the chosen executor
+(:mod:`harness.execution.scheduler`), then the leaderboards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from harness.cli.console import err, out, print_ranked
+from harness.core.budget import format_duration
+from harness.core.errors import HarnessError
+from harness.core.jobs import Job, Result, Status
+from harness.core.names import safe_name
+
+if TYPE_CHECKING:
+    from harness.core.config import RunConfig
+    from harness.execution.plan import Unit
+    from harness.execution.suite import Suite
+    from harness.store import Store
+
+EXIT_INTERRUPTED = 130
+EXIT_REGRESSION = 3
+
+
+def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: int) -> None:
+    from harness.execution.plan import estimates
+    from harness.store import redact
+
+    est = estimates(todo)
+    out.print(
+        f"[bold]Plan[/]: {config.dataset} · {len(config.contenders)} contender(s) × "
+        f"{config.folds} fold(s) × {config.seeds} seed(s) = {len(jobs)} job(s), "
+        f"{len(jobs) - len(todo)} already done"
+    )
+    out.print(f"  contenders: {', '.join(config.contenders)}", markup=False)
+    wall = sum(est.values()) / slots
+    out.print(
+        f"  budget {format_duration(config.budget_seconds)} of training per job, "
+        f"{format_duration(sum(j.budget_seconds for j in todo) or 0)} in all · "
+        f"hard limit {format_duration(config.hard_limit())} · {config.gpus} GPU(s) per job · "
+        f"{slots} at a time"
+    )
+    out.print(f"  estimated wall time: at most {format_duration(wall)} "
+              "(a contender may finish before its budget)")
+    out.print(f"  store: {redact(config.store_url)} · artifacts: {config.runs_dir}/<job-key>/",
+              markup=False)
+
+
+def execute(units: list[Unit], store: Store, executor, run_id: str | None = None
+            ) -> list[Result] | None:
+    """Run the units' jobs through the scheduler with a live display; ``None`` when
+    interrupted (after saying so and how to resume)."""
+    from harness.cli.progress import RichReporter
+    from harness.execution import scheduler
+    from harness.execution.plan import estimates
+    from harness.store import redact
+
+    todo = [j for u in units for j in u.todo]
+    slots = max(executor.slots(u.config) for u in units)
+    reporter = RichReporter(todo, estimates(todo), slots, console=err)
+    try:
+        with reporter:
+            return scheduler.run([(u.config, u.todo) for u in units if u.todo], store,
+                                 executor, reporter, run_id)
+    except scheduler.Interrupted as exc:
+        err.print(
+            f"[bold red]Interrupted[/]: workers stopped; {exc.finished} finished job(s) "
+            f"kept in {redact(store.url)}. Run the same command again to resume: "
+            "finished jobs are skipped.", markup=True,
+        )
+        return None
+
+
+def run_command(config: RunConfig) -> int:
+    from harness.execution.plan import plan
+    from harness.execution.scheduler import make_executor
+    from harness.reporting import leaderboard
+    from harness.store import Store
+
+    leaderboard.prepare_dir(config.leaderboard_dir)  # fail before training, not after
+    executor = make_executor(config.executor, config.ray_address, config.cpus_per_job)
+    executor.check([config])
+    store = Store(config.store_url)
+    [unit] = plan([config], store, config.rerun)
+    print_plan(config, unit.jobs, unit.todo, executor.slots(config))
+    if unit.todo:
+        if execute([unit], store, executor) is None:
+            return EXIT_INTERRUPTED
+    else:
+        out.print("Nothing to run: every job is already in the store (--rerun forces).")
+
+    results = store.latest(dataset=config.dataset)
+    written = leaderboard.write(results, config.leaderboard_dir)
+    table = leaderboard.rank(results)
+    mine = table[(table["budget_seconds"] == config.budget_seconds)
+                 & (table["gpus"] == config.gpus)
+                 & (table["max_train_per_class"] == (config.max_train_per_class or 0))]
+    print_ranked(mine, f"{config.dataset} · budget {format_duration(config.budget_seconds)}")
+    out.print("Written: " + ", ".join(str(p) for p in written), markup=False)
+    return 0
+
+
+def leaderboard_command(store_url: str, dataset: str | None, directory: Path) -> None:
+    from harness.reporting import leaderboard
+    from harness.store import Store
+
+    store = Store(store_url)
+    names = [dataset] if dataset else store.datasets()
+    if not names:
+        raise HarnessError("the store holds no results yet: `harness run` first")
+    results = [r for name in names for r in store.latest(dataset=name)]
+    if not results:
+        raise HarnessError(f"the store holds no results for {dataset!r}")
+    written = leaderboard.write(results, directory)
+    table = leaderboard.rank(results)
+    for keys, g in table.groupby(leaderboard.GROUP, sort=False, dropna=False):
+        print_ranked(g, f"{keys[0]} · budget {format_duration(keys[1])} · {keys[2]} GPU(s)")
+    out.print("Written: " + ", ".join(str(p) for p in written), markup=False)
+
+
+def datasets_command(data_dir: Path | None) -> None:
+    from harness.data.registry import dataset_specs
+    from harness.data.sources import data_root
+
+    root = data_dir or data_root()
+    t = Table(title="Datasets", title_justify="left")
+    for col, just in (("name", "left"), ("classes", "right"), ("image", "left"),
+                      ("train", "right"), ("test", "right"), ("cached", "left"),
+                      ("description", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    for s in dataset_specs():
+        where = s.cached(data_dir)
+        t.add_row(s.name, str(s.num_classes), "×".join(map(str, s.image_shape)),
+                  f"{s.n_train:,}", f"{s.n_test:,}", f"yes: {where}" if where else "no",
+                  s.description)
+    out.print(t)
+    out.print(f"Cache: {root} ({'--data-dir' if data_dir else '$HARNESS_DATA or the default'})."
+              " Your own images: --dataset folder:PATH (one sub-folder per class) or "
+              "csv:FILE (image and label columns).", markup=False)
+
+
+def contenders_command(pattern: str) -> None:
+    from harness.contenders import get, list_contenders
+
+    t = Table(title="Contenders")
+    for col in ("name", "family", "default", "needs", "can run here"):
+        t.add_column(col)
+    for name in list_contenders(pattern):
+        cls = get(name)
+        why = cls.unavailable()
+        needs = ", ".join(cls.requires) or "core"
+        if cls.pretrained:
+            needs += " + pretrained weights"
+        t.add_row(name, cls.family, "yes" if cls.in_default_set else "no", needs,
+                  "yes" if why is None else f"no: {why}")
+    out.print(t)
+
+
+def report_command(job: str, runs_dir: Path, store_url: str, out_dir: Path | None) -> None:
+    from harness.reporting.report import job_page
+
+    page = job_page(find_job(job, runs_dir, store_url), out_dir)
+    out.print(f"Written: {page}", markup=False)
+
+
+def find_job(job: str, runs_dir: Path, store_url: str) -> Path:
+    """A job's folder from a path, a key or a key's prefix (runs dir first, then store)."""
+    if Path(job).is_dir():
+        return Path(job)
+    hits = sorted(p for p in runs_dir.glob(f"{job}*") if p.is_dir()) if runs_dir.is_dir() else []
+    if not hits:
+        from harness.store import Store
+
+        try:
+            rows = Store(store_url).latest()
+        except HarnessError:
+            rows = []
+        hits = sorted({Path(r.artifacts) for r in rows
+                       if r.job_key.startswith(job) and r.artifacts})
+    if len(hits) > 1:
+        raise HarnessError(f"job {job!r} is ambiguous: {', '.join(p.name for p in hits[:5])}")
+    if not hits or not hits[0].is_dir():
+        raise HarnessError(f"no job folder for {job!r} in {runs_dir} or the store: "
+                           "pass the folder, its key, or --runs-dir")
+    return hits[0]
+
+
+# -- suites ------------------------------------------------------------------------------
+
+
+def print_suite_plan(suite: Suite, units: list[Unit], executor_name: str, slots) -> None:
+    """The suite's plan as a table, with the estimated wall time."""
+    from harness.execution.plan import estimates
+    from harness.store import redact
+
+    t = Table(title=f"Suite {suite.name} ({suite.path})", title_justify="left")
+    for col, just in (("dataset", "left"), ("budget", "right"), ("GPUs", "right"),
+                      ("contenders", "left"), ("jobs", "right"), ("done", "right"),
+                      ("to run", "right"), ("estimate", "right")):
+        t.add_column(col, justify=just, overflow="fold")
+    wall = 0.0
+    for u in units:
+        est = sum(estimates(u.todo).values())
+        wall += est / max(1, slots(u.config))
+        c = u.config
+        cap = f" ≤{c.max_train_per_class}/class" if c.max_train_per_class else ""
+        t.add_row(c.dataset + cap, format_duration(c.budget_seconds), str(c.gpus),
+                  ", ".join(c.contenders), str(len(u.jobs)), str(len(u.jobs) - len(u.todo)),
+                  str(len(u.todo)), format_duration(est) if u.todo else "–")
+    out.print(t)
+    total = sum(len(u.jobs) for u in units)
+    todo = sum(len(u.todo) for u in units)
+    out.print(f"{total} job(s): {total - todo} already done, {todo} to run · estimated wall "
+              f"time at most {format_duration(wall) if todo else '0s'} on the {executor_name} "
+              "executor (a contender may finish before its budget)", markup=False)
+    store = units[0].config.store_url if units else ""
+    out.print(f"store: {redact(store)}", markup=False)
+
+
+def _local_slots(config: RunConfig) -> int:
+    """Jobs of ``config`` at once on this machine (an upper bound for Ray's estimate)."""
+    from harness.execution.environment import visible_gpu_ids
+
+    return max(1, config.parallel) if config.gpus == 0 else max(
+        1, len(visible_gpu_ids()) // config.gpus)
+
+
+def suite_plan_command(path: Path, store_url: str | None, rerun: bool, executor: str) -> int:
+    from harness.execution.plan import plan
+    from harness.execution.suite import load_suite
+    from harness.store import Store
+
+    suite = load_suite(path)
+    configs = suite.configs(store_url=store_url or None)  # an empty $HARNESS_STORE is no URL
+    units = plan(configs, Store(configs[0].store_url), rerun)
+    slots = _local_slots if executor == "local" else (lambda c: 1 if c.gpus else c.parallel)
+    print_suite_plan(suite, units, executor, slots)
+    return 0
+
+
+def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides: Any) -> int:
+    """Run what the suite still lacks, rewrite its leaderboards, compare with history."""
+    from harness.execution.plan import plan, prepare_data
+    from harness.execution.scheduler import make_executor
+    from harness.execution.suite import load_suite
+    from harness.reporting import leaderboard
+    from harness.store import Store
+
+    suite = load_suite(path)
+    overrides["store_url"] = overrides.get("store_url") or None  # empty $HARNESS_STORE
+    configs = suite.configs(**overrides)
+    first = configs[0]
+    executor = make_executor(first.executor, first.ray_address, first.cpus_per_job)
+    board_dir = first.leaderboard_dir
+    leaderboard.prepare_dir(board_dir)  # fail before training, not after
+    executor.check(configs)
+    store = Store(first.store_url)
+    units = plan(configs, store, first.rerun)
+    print_suite_plan(suite, units, executor.name, executor.slots)
+    results: list[Result] = []
+    if any(u.todo for u in units):
+        prepare_data(units)
+        got = execute(units, store, executor, uuid.uuid4().hex[:12])
+        if got is None:
+            return EXIT_INTERRUPTED
+        results = got
+    else:
+        out.print("Nothing to run: every job of the suite is already in the store "
+                  "(--rerun forces).")
+    return _suite_report(suite, store, results, board_dir, fail_on_regression)
+
+
+def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: Path,
+                  fail_on_regression: bool) -> int:
+    from harness.reporting import leaderboard
+    from harness.reporting.regressions import compared_count, find_regressions, to_markdown
+
+    history = store.history(sorted({r.job_key for r in results})) if results else []
+    found = find_regressions(results, history)
+    compared = compared_count(results, history)
+    datasets = sorted({b.dataset for b in suite.benchmarks})
+    written = leaderboard.write([r for d in datasets for r in store.latest(dataset=d)],
+                                board_dir)
+    pages = {safe_name(d): d for d in datasets}
+    for md in (p for p in written if p.suffix == ".md" and p.stem in pages):
+        # each dataset's page says which of its results got worse in this run
+        name = pages[md.stem]
+        mine = [g for g in found if g.dataset == name]
+        ran = [r for r in results if r.dataset == name]
+        with md.open("a") as f:
+            f.write("\n" + to_markdown(mine, compared_count(ran, history)))
+    report = board_dir / f"suite-{safe_name(suite.name)}.md"
+    counts = {s.value: sum(r.status is s for r in results) for s in Status}
+    ran = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing"
+    report.write_text(f"# Suite: {suite.name}\n\nLast run: {len(results)} job(s) ran "
+                      f"({ran}); leaderboards: "
+                      + ", ".join(f"[{p.name}]({p.name})" for p in written if p.suffix == ".md")
+                      + "\n\n" + to_markdown(found, compared))
+    written.append(report)
+
+    out.print(f"Ran {len(results)} job(s): {ran}.", markup=False)
+    if found:
+        out.print(f"[bold red]{len(found)} regression(s)[/] against the previous ok results:")
+        for g in found:
+            out.print("  " + g.describe(), markup=False, style="red")
+    elif compared:
+        out.print(f"No regression: {compared} job(s) compared with their previous ok result.")
+    out.print("Written: " + ", ".join(str(p) for p in written), markup=False)
+    if found and fail_on_regression:
+        err.print(f"harness: {len(found)} regression(s) (--fail-on-regression)",
+                  markup=False, highlight=False)
+        return EXIT_REGRESSION
+    return 0
+
+
+def export_command(store_url: str, path: Path, fmt: str, dataset: str | None) -> None:
+    from harness.reporting.export import FORMATS, write_amlb
+    from harness.store import Store, redact
+
+    if fmt not in FORMATS:
+        raise HarnessError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    results = Store(store_url).latest(dataset=dataset)
+    if not results:
+        raise HarnessError(f"{redact(store_url)} holds no results"
+                           + (f" for {dataset!r}" if dataset else "") + ": `harness run` first")
+    try:
+        n = write_amlb(results, path)
+    except OSError as exc:
+        raise HarnessError(f"cannot write {path}: {exc.strerror}") from None
+    out.print(f"Wrote {n} row(s) in the AMLB results.csv layout to {path}", markup=False)

@@ -1,0 +1,161 @@
+"""The contender contract: the few methods the harness calls, documented once.
+
+A contender is a small class in ``baselines/`` (or in a plugin) registered under a
+name (:mod:`harness.contenders.registry`)::
+
+    @register("keras-shallow")
+    class KerasShallow(Contender):
+        family = "keras-cnn"          # its approach, as the leaderboard groups it
+        framework = KERAS             # its Family: extra, modules, OOM, GPU probes
+
+        def fit(self, train, val, budget, context): ...
+        def predict_proba(self, images): ...
+
+The harness scores every contender from ``predict_proba``; contenders never compute
+their own metrics. Heavy libraries are imported inside the methods, never at module
+level, so that listing contenders stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from harness.contenders.family import CORE, Family
+from harness.core.errors import Diverged, HarnessError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from harness.core.budget import Budget
+    from harness.core.context import JobContext
+    from harness.data import Split
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One point of the learning curve: where the contender stood after an epoch."""
+
+    epoch: int
+    elapsed_seconds: float
+    train_loss: float | None = None
+    train_accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+
+
+@dataclass
+class FitReport:
+    """What ``fit`` says about its training; the harness times it independently."""
+
+    history: list[Epoch] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def best(self) -> Epoch | None:
+        scored = [e for e in self.history if e.val_accuracy is not None]
+        return max(scored, key=lambda e: e.val_accuracy) if scored else None
+
+
+class Contender:
+    """Base class of every contender. Subclasses implement the three methods below.
+
+    Class attributes declare what the contender needs:
+
+    - ``family``: the approach it belongs to (``sklearn``, ``keras-cnn``, ...), as the
+      leaderboard shows it.
+    - ``framework``: its :class:`~harness.contenders.family.Family` (the extra and
+      modules it needs, how its out-of-memory errors look, its GPU memory peak).
+    - ``requires``: importable modules it needs beyond its framework's; missing ones
+      make the row ``skipped``, naming the framework's extra.
+    - ``pretrained``: whether it needs pretrained weights.
+    - ``in_default_set``: run when ``--contenders`` is not given. Slow or
+      specialised contenders set it to False and run when named.
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = "other"
+    framework: ClassVar[Family] = CORE
+    requires: ClassVar[tuple[str, ...]] = ()
+    pretrained: ClassVar[bool] = False
+    in_default_set: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: typical seconds of setup plus evaluation, for the plan's wall-time estimate
+    overhead_seconds: ClassVar[float] = 20.0
+
+    def __init__(self, seed: int = 0, **params: Any) -> None:
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise HarnessError(
+                f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(self.defaults)) or 'none'}"
+            )
+        self.seed = seed
+        self.params: dict[str, Any] = {**self.defaults, **params}
+
+    def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
+        """Train on ``train`` (tune or stop early on ``val``) and return by ``budget.deadline``.
+
+        ``context`` says where to write (``context.work_dir``), which GPUs it has, where
+        pretrained weights and caches are, and whether it may download: the contender's
+        only configuration besides its parameters.
+        """
+        raise NotImplementedError
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape ``(n, classes)``, each row summing to 1.
+
+        ``images`` is uint8, ``N x H x W x C``, as in :class:`harness.data.Split`.
+        """
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters, input size, backbone...; ``parameters`` counts all weights and
+        ``trainable_parameters`` the trainable ones, where the contender knows them."""
+        return {"params": dict(self.params)}
+
+    def prepare(self, train: Split, val: Split, context: JobContext) -> None:
+        """Optional work before the clock starts: heavy imports, weights, data conversion.
+
+        The worker times it as setup (under the setup cap), not as training. It may
+        raise :class:`~harness.core.errors.ContenderUnavailable` (missing weights, say)
+        for a ``skipped`` row.
+        """
+
+    def save(self, path: Path) -> Path | None:
+        """Write the fitted model under ``path`` (a directory); return the file or folder."""
+        return None
+
+    def explain(self, images: np.ndarray, path: Path) -> None:
+        """Optionally write ``path`` (npz) explaining the predictions on ``images``.
+
+        Called after evaluation while the model is in memory (the worker deletes it
+        afterwards); the reports draw what is there. Keras contenders write Grad-CAM
+        heatmaps and feature maps (:mod:`baselines.keras_explain`); others nothing.
+        """
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this contender cannot run here, with the fix; ``None`` when it can."""
+        missing = cls.framework.missing(cls.requires)
+        if not missing:
+            return None
+        extra = cls.framework.extra
+        fix = f"pip install 'harness[{extra}]'" if extra else f"pip install {missing[0]}"
+        return f"{', '.join(missing)} not installed: {fix}"
+
+
+def check_proba(proba: np.ndarray, n: int, num_classes: int) -> np.ndarray:
+    """The contender's probabilities, validated: shape ``(n, classes)``, rows sum to 1."""
+    import numpy as np
+
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.shape != (n, num_classes):
+        raise ValueError(
+            f"predict_proba returned shape {proba.shape}, expected ({n}, {num_classes})"
+        )
+    if not np.all(np.isfinite(proba)):
+        raise Diverged("predict_proba returned NaN or infinite values")
+    if np.any(proba < -1e-6) or not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError("predict_proba rows must be probabilities that sum to 1")
+    return np.clip(proba, 0.0, 1.0)

@@ -1,0 +1,65 @@
+"""Durations on the command line and the training budget a contender is given."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from harness.core.errors import HarnessError
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str, what: str = "duration") -> float:
+    """Seconds in ``90s``, ``30m``, ``1h30m``, ``1.5h`` or a bare number of seconds."""
+    raw = str(text).strip().lower().replace(" ", "")
+    seconds: float | None = None
+    if re.fullmatch(r"\d+(?:\.\d+)?", raw):
+        seconds = float(raw)
+    elif raw and _PART.sub("", raw) == "":
+        units = [m.group(2) for m in _PART.finditer(raw)]
+        if units == sorted(set(units), key="hms".index):
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))
+    if seconds is None or seconds <= 0:
+        raise HarnessError(
+            f"invalid {what} {text!r}: use a positive duration like 90s, 30m or 1h30m"
+        )
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``3725`` -> ``1h2m5s``; the inverse of :func:`parse_duration` for whole seconds."""
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s or not (h or m) else "")
+    return out
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The wall-clock training time a contender has, and its deadline.
+
+    ``deadline`` is a ``time.monotonic()`` value: ``fit`` must return by then. The
+    runner kills the worker at ``seconds * grace_factor + grace_seconds`` after the
+    start of training, whatever the contender does.
+    """
+
+    seconds: float
+    gpus: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.seconds
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline

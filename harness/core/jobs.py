@@ -1,0 +1,159 @@
+"""Jobs (the unit of work), result rows (what a job produced) and their statuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+from harness.core.errors import ContenderUnavailable, Diverged, OutOfMemory
+
+
+class Status(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    OOM = "oom"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Job:
+    """``(dataset, contender, fold, seed, budget)`` plus what changes the result."""
+
+    dataset: str
+    contender: str
+    fold: int
+    folds: int
+    seed: int
+    budget_seconds: float
+    gpus: int = 0
+    max_train_per_class: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """A stable hash: the same job always has the same key, on any machine."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        fold = f" fold {self.fold + 1}/{self.folds}" if self.folds > 1 else ""
+        return f"{self.contender} on {self.dataset}{fold} seed {self.seed}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class Result:
+    """One row of the store and of the leaderboard's raw table."""
+
+    job_key: str
+    dataset: str
+    contender: str
+    family: str
+    fold: int
+    folds: int
+    seed: int
+    budget_seconds: float
+    gpus: int
+    status: Status
+    message: str = ""
+    run_id: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    max_train_per_class: int | None = None
+    # accuracy, computed by the harness from predict_proba
+    test_accuracy: float | None = None
+    test_top5_accuracy: float | None = None
+    test_macro_f1: float | None = None
+    test_log_loss: float | None = None
+    val_accuracy: float | None = None
+    # time
+    setup_seconds: float | None = None
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    time_to_best_seconds: float | None = None
+    epochs: int | None = None
+    # inference
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    throughput_per_s: float | None = None
+    # size
+    parameters: int | None = None
+    model_bytes: int | None = None
+    peak_rss_mb: float | None = None
+    peak_gpu_mb: float | None = None
+    # data
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    num_classes: int | None = None
+    image_shape: list[int] | None = None
+    description: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    traceback_tail: str = ""
+    artifacts: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+
+    @property
+    def over_budget(self) -> bool:
+        """Training ran more than 5 % over the budget: the row is flagged."""
+        return self.train_seconds is not None and self.train_seconds > 1.05 * self.budget_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["status"] = Status(values["status"])
+        return cls(**values)
+
+    @classmethod
+    def for_job(cls, job: Job, status: Status, message: str = "", family: str = "unknown",
+                **extra: Any) -> Result:
+        return cls(
+            job_key=job.key,
+            dataset=job.dataset,
+            contender=job.contender,
+            family=family,
+            fold=job.fold,
+            folds=job.folds,
+            seed=job.seed,
+            budget_seconds=job.budget_seconds,
+            gpus=job.gpus,
+            status=status,
+            message=message,
+            params=dict(job.params),
+            max_train_per_class=job.max_train_per_class,
+            **extra,
+        )
+
+
+def failure_status(exc: BaseException,
+                   oom: Callable[[BaseException], bool] = lambda exc: False,
+                   stage: str = "") -> tuple[Status, str]:
+    """The status and message of a job that raised ``exc``: the one mapping.
+
+    ``oom`` says whether a framework's own exception is out-of-memory (the families
+    know; see :func:`harness.contenders.is_out_of_memory`).
+    """
+    if isinstance(exc, ContenderUnavailable):  # this machine lacks something: no failure
+        return Status.SKIPPED, str(exc)[:500]
+    if isinstance(exc, Diverged):  # say so first: the fix is the recipe
+        return Status.ERROR, (f"diverged: {exc} after training; lower the learning rate "
+                              "or clip gradients")
+    where = f"{stage}: " if stage else ""
+    message = f"{where}{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    if isinstance(exc, OutOfMemory | MemoryError) or oom(exc):
+        return Status.OOM, message
+    return Status.ERROR, message

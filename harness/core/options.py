@@ -1,0 +1,192 @@
+"""The option table: every run option once, with its flag, suite key, parser and bounds.
+
+``RunConfig`` (:mod:`harness.core.config`) takes its fields from this table, the
+``harness run`` and ``harness suite run`` options are generated from it, and the
+suite reader validates its keys with it. Adding a run option is one :class:`Option`
+in :data:`OPTIONS`.
+
+A parser turns what the user wrote (text on the command line, a YAML value in a
+suite) into the value, or raises :class:`HarnessError` naming the option and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core.budget import parse_duration
+from harness.core.errors import HarnessError
+
+DEFAULT_STORE = "sqlite:///results/harness.sqlite"
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
+               "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40,
+               "tib": 2**40}
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """Bytes in ``512M``, ``8G``, ``1.5GiB`` (binary units) or a bare number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _SIZE_UNITS or float(match.group(1)) <= 0:
+        raise HarnessError(f"invalid {what} {text!r}: use a positive size like 512M or 8G")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+# -- kinds of value: how each is read and checked ---------------------------------------
+# Each kind reads a value given as text (CLI) or as YAML (suite); ``what`` names the
+# option the way the user wrote it (``--grace`` or ``grace``).
+
+
+def _integer(value: Any, what: str, low: float) -> int:
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise HarnessError(f"{what} must be an integer of at least {low:g}, not {value!r}")
+    return value
+
+
+def _number(value: Any, what: str, low: float) -> float:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not
+            math.isfinite(value) or value < low):
+        raise HarnessError(f"{what} must be a number of at least {low:g}, not {value!r}")
+    return float(value)
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        raise HarnessError(f"{what} must be a text value")
+    return str(value)
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise HarnessError(f"{what} must be true or false, not {value!r}")
+    return value
+
+
+KINDS = ("int", "float", "duration", "size", "path", "text", "flag", "choice")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One run option.
+
+    ``field``: the ``RunConfig`` field. ``flag``: the command-line flag (``--grace``).
+    ``suite``: the key in a suite file, or ``None`` where suites do not take it.
+    ``scope``: ``job`` options change what a job is (a suite's benchmark may set them),
+    ``run`` options how the jobs run (set once per suite), ``cli`` options exist on the
+    command line only. ``override``: ``harness suite run`` takes the flag too, over the
+    suite file's value. ``kind`` and ``low``/``choices``: how a value is read and its
+    bounds. ``default``: the value when none is given (as text where the kind parses
+    text, so the help shows what a user would type).
+    """
+
+    field: str
+    flag: str
+    help: str
+    kind: str = "text"
+    default: Any = None
+    suite: str | None = None
+    scope: str = "run"
+    override: bool = False
+    low: float = 0
+    choices: tuple[str, ...] = ()
+    #: where ``harness suite run`` also reads the override from (a CI secret, say)
+    envvar: str | None = None
+
+    def parse(self, value: Any, what: str | None = None) -> Any:
+        """The value of this option from ``value`` (text or YAML); ``None`` stays ``None``."""
+        what = what or self.flag
+        if value is None:
+            return None
+        if self.kind == "int":
+            return _integer(value, what, self.low)
+        if self.kind == "float":
+            return _number(value, what, self.low)
+        if self.kind == "duration":
+            return parse_duration(_text(value, what), what)
+        if self.kind == "size":
+            return parse_size(_text(value, what), what)
+        if self.kind == "path":
+            return Path(_text(value, what))
+        if self.kind == "flag":
+            return _flag(value, what)
+        if self.kind == "choice":
+            text = _text(value, what)
+            if text not in self.choices:
+                raise HarnessError(f"{what} must be one of {', '.join(self.choices)}, "
+                                   f"not {text!r}")
+            return text
+        return _text(value, what)
+
+    @property
+    def value_default(self) -> Any:
+        """The default as a ``RunConfig`` value (parsed where it is written as text)."""
+        if self.default is None or self.kind in ("flag", "int", "float", "choice"):
+            return self.default
+        return self.parse(self.default)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("folds", "--folds", "Stratified K-fold on train (1: one held-out validation part).",
+           "int", 1, suite="folds", scope="job", low=1),
+    Option("seeds", "--seeds", "Repeat every job with this many seeds (0, 1, ...).",
+           "int", 1, suite="seeds", scope="job", low=1),
+    Option("max_train_per_class", "--max-train-per-class",
+           "Cap training images per class, for quick runs.", "int", None,
+           suite="max_train_per_class", scope="job", low=2),
+    Option("store_url", "--store", "SQLAlchemy URL of the results store.", "text",
+           DEFAULT_STORE, suite="store", override=True, envvar="HARNESS_STORE"),
+    Option("runs_dir", "--runs-dir", "Per-job artifacts go to RUNS_DIR/<job-key>/.", "path",
+           "results/runs", suite="runs_dir", override=True),
+    Option("leaderboard_dir", "--leaderboard-dir",
+           "Where <dataset>.md and <dataset>.csv are written.", "path", "leaderboards",
+           suite="leaderboard_dir", override=True),
+    Option("grace_seconds", "--grace",
+           "Hard limit constant: the worker is killed at budget x grace-factor + grace.",
+           "duration", "30s", suite="grace"),
+    Option("grace_factor", "--grace-factor", "Hard limit factor on the budget.", "float",
+           1.25, suite="grace_factor", low=1.0),
+    Option("setup_cap_seconds", "--setup-cap",
+           "Time allowed for imports, data and weight loading.", "duration", "15m",
+           suite="setup_cap"),
+    Option("eval_cap_seconds", "--eval-cap", "Time allowed for scoring and latency "
+           "measurement.", "duration", "10m", suite="eval_cap"),
+    Option("parallel", "--parallel",
+           "Jobs at once when --gpus 0 (with GPUs: one job per GPU group).", "int", 1,
+           suite="parallel", low=1),
+    Option("max_memory_bytes", "--max-memory",
+           "Kill a job whose processes use more memory than this (8G) and record oom.",
+           "size", None, suite="max_memory"),
+    Option("max_artifact_bytes", "--max-artifacts",
+           "Kill a job that writes more than this to its job folder, and remove what it "
+           "wrote.", "size", "20G", suite="max_artifacts"),
+    Option("data_dir", "--data-dir",
+           "Dataset folder (files you already have; the cache) instead of $HARNESS_DATA.",
+           "path", None, suite="data_dir"),
+    Option("weights_dir", "--weights-dir", "Folder holding pretrained weights files.",
+           "path", None, suite="weights_dir"),
+    Option("keep_models", "--keep-models", "Keep each fitted model in its job folder.",
+           "flag", False, suite="keep_models"),
+    Option("rerun", "--rerun", "Run jobs again even when the store has them.", "flag", False,
+           scope="cli", override=True),
+    Option("executor", "--executor",
+           "local: worker processes here; ray: one Ray task per job.", "choice", "local",
+           scope="cli", override=True, choices=("local", "ray")),
+    Option("ray_address", "--address",
+           "Ray cluster address (ray://HOST:10001 or HOST:6379); default: a local Ray, no "
+           "cluster needed.", "text", None, scope="cli", override=True),
+    Option("cpus_per_job", "--cpus-per-job", "CPUs a Ray task asks for (its GPUs: --gpus).",
+           "float", 1.0, scope="cli", override=True),
+)
+
+BY_FIELD = {o.field: o for o in OPTIONS}
+BY_SUITE_KEY = {o.suite: o for o in OPTIONS if o.suite}

@@ -1,0 +1,159 @@
+"""Decoders of the official file formats into uint8 ``N x H x W x C`` arrays.
+
+Each one checks sizes against its format's header or record size, so a file that
+passed its checksum but is not what we expect still fails with a clear message
+rather than as garbage images.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from harness.core.errors import HarnessError
+from harness.data import archives
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _gunzip(path: Path) -> bytes:
+    try:
+        with gzip.open(path, "rb") as fh:
+            return archives.read_capped(fh, path, path.name.removesuffix(".gz"))
+    except (OSError, EOFError, zlib.error) as exc:
+        raise HarnessError(f"{path} is truncated or not gzip ({exc}): "
+                           "delete it and download it again") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (``.gz``) of unsigned bytes: MNIST's and Fashion-MNIST's format."""
+    raw = _gunzip(path)
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise HarnessError(f"{path} is not an IDX file of unsigned bytes: "
+                           "delete it and download it again")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = struct.unpack(f">{ndim}I", raw[4:header]) if len(raw) >= header else ()
+    if len(dims) != ndim or len(raw) != header + int(np.prod(dims, dtype=np.int64)):
+        raise HarnessError(f"{path} is truncated (its header says {dims}): "
+                           "delete it and download it again")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+
+
+def idx_dataset(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    x, y = read_idx(images), read_idx(labels)
+    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+        raise HarnessError(f"{images.name} and {labels.name} do not match "
+                           f"({x.shape} images, {y.shape} labels): delete them and download again")
+    return x[..., None].copy(), y.astype(np.int64)
+
+
+def cifar_records(raw: bytes, label_bytes: int, label_index: int,
+                  what: str) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR's binary records: ``label_bytes`` label bytes, then 3 x 32 x 32 planes."""
+    size = label_bytes + 3 * 32 * 32
+    if len(raw) % size:
+        raise HarnessError(f"{what} is not a whole number of CIFAR records: "
+                           "delete the archive and download it again")
+    records = np.frombuffer(raw, np.uint8).reshape(-1, size)
+    images = records[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), records[:, label_index].astype(np.int64)
+
+
+def cifar10(archive: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray],
+                                    list[str]]:
+    base = "cifar-10-batches-bin/"
+    train_names = [f"{base}data_batch_{i}.bin" for i in range(1, 6)]
+    members = archives.read_tar(archive, {*train_names, f"{base}test_batch.bin",
+                                          f"{base}batches.meta.txt"})
+    parts = [cifar_records(members[n], 1, 0, n) for n in train_names]
+    train = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    test = cifar_records(members[f"{base}test_batch.bin"], 1, 0, "test_batch.bin")
+    names = members[f"{base}batches.meta.txt"].decode().split()
+    return train, test, names
+
+
+def cifar100(archive: Path, coarse: bool) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                   tuple[np.ndarray, np.ndarray], list[str]]:
+    base = "cifar-100-binary/"
+    names_file = f"{base}{'coarse' if coarse else 'fine'}_label_names.txt"
+    members = archives.read_tar(archive, {f"{base}train.bin", f"{base}test.bin", names_file})
+    index = 0 if coarse else 1  # each record: coarse label byte, fine label byte, pixels
+    train = cifar_records(members[f"{base}train.bin"], 2, index, "train.bin")
+    test = cifar_records(members[f"{base}test.bin"], 2, index, "test.bin")
+    return train, test, members[names_file].decode().split()
+
+
+def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
+                 size: tuple[int, int] | None = None) -> np.ndarray:
+    """One PNG or JPEG as ``H x W x C`` uint8, converted to ``mode`` and resized to ``size``.
+
+    Pillow's decompression-bomb limit stays on: an image over it is an error here.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
+            if img.format not in ("PNG", "JPEG"):
+                raise HarnessError(f"{what} is {img.format}, not PNG or JPEG: convert or remove it")
+            img = img.convert(mode)
+            if size is not None and img.size != size:
+                img = img.resize(size, Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise HarnessError(f"{what} is refused by Pillow's decompression-bomb limit ({exc}): "
+                           "shrink it or remove it") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise HarnessError(f"{what} is not a readable PNG or JPEG image ({exc}): "
+                           "remove it or replace it") from None
+    return arr if arr.ndim == 3 else arr[..., None]
+
+
+def tiny_imagenet(archive: Path) -> tuple[tuple[np.ndarray, np.ndarray],
+                                          tuple[np.ndarray, np.ndarray], list[str]]:
+    """cs231n's zip: ``train/<wnid>/images/*.JPEG``; the labelled ``val/`` is the test part."""
+    base = "tiny-imagenet-200/"
+    with archives.open_zip(archive) as zf:
+        wnids = archives.read_zip_member(zf, f"{base}wnids.txt").decode().split()
+        words = dict(line.split("\t", 1) for line in
+                     archives.read_zip_member(zf, f"{base}words.txt").decode().splitlines()
+                     if "\t" in line)
+        index = {w: i for i, w in enumerate(wnids)}
+        train_members: list[tuple[str, int]] = []
+        for name in sorted(zf.namelist()):
+            parts = name[len(base):].split("/")
+            if (name.startswith(f"{base}train/") and len(parts) == 4 and parts[2] == "images"
+                    and parts[3].upper().endswith(".JPEG")):
+                if parts[1] not in index:
+                    raise HarnessError(f"{archive}: {name} is of a class missing from wnids.txt:"
+                                       " delete the archive and download it again")
+                train_members.append((name, index[parts[1]]))
+        annotations = archives.read_zip_member(zf, f"{base}val/val_annotations.txt").decode()
+        test_members = []
+        for line in annotations.splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 2 and fields[1] in index:
+                test_members.append((f"{base}val/images/{fields[0]}", index[fields[1]]))
+            elif line.strip():
+                raise HarnessError(f"{archive}: val_annotations.txt line {line!r} names no "
+                                   "known class: delete the archive and download it again")
+
+        def decode(members: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+            images = np.empty((len(members), 64, 64, 3), np.uint8)
+            for i, (name, _) in enumerate(members):
+                # a few images are grayscale: converted to RGB like the rest
+                images[i] = decode_image(archives.read_zip_member(zf, name),
+                                         f"{archive}:{name}", "RGB", (64, 64))
+            return images, np.array([label for _, label in members], np.int64)
+
+        if not train_members or not test_members:
+            raise HarnessError(f"{archive} holds no train or val images: delete it and "
+                               "download it again")
+        train, test = decode(train_members), decode(test_members)
+    names = [words.get(w, w).split(",")[0].strip() for w in wnids]
+    return train, test, names

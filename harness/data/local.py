@@ -1,0 +1,296 @@
+"""The user's own images: ``folder:PATH`` and ``csv:FILE``.
+
+``folder:PATH`` has one sub-folder per class (``PATH/<class>/*.png``), or ``PATH/train/``
+and ``PATH/test/`` laid out that way. ``csv:FILE`` has an image path column (relative to
+the CSV's folder) and a label column, optionally a ``split`` column (``train``/``test``);
+``csv:FILE?image=COL&label=COL`` names the columns. Without a test split, a fixed
+stratified 20 % of each class is held out as the test part.
+
+Images may be PNG or JPEG, grayscale or RGB, of any size: all become RGB unless all are
+grayscale, and all are resized to the most common size. The decoded arrays are cached
+under a fingerprint of the file list (paths, sizes, modification times), so editing the
+folder rebuilds the cache and a re-run does not decode again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from harness.core.errors import HarnessError
+from harness.core.names import safe_name
+from harness.data.formats import IMAGE_SUFFIXES
+from harness.data.sources import data_root
+from harness.data.splits import Dataset, DatasetSpec
+
+TEST_FRACTION = 0.2
+IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path", "filepath")
+LABEL_COLUMNS = ("label", "class", "target", "category")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # as the user typed it: folder:PATH or csv:FILE
+    origin: Path
+    class_names: tuple[str, ...]
+    train: tuple[tuple[Path, int], ...]
+    test: tuple[tuple[Path, int], ...]
+    official_split: bool
+
+    def fingerprint(self) -> str:
+        def stat(items):
+            return [(str(p), p.stat().st_size, p.stat().st_mtime_ns, y) for p, y in items]
+
+        blob = json.dumps([self.class_names, stat(self.train), stat(self.test)])
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def cache_dir(self, data_dir: Path | None) -> Path:
+        root = Path(data_dir).expanduser() if data_dir else data_root()
+        slug = safe_name(self.origin.stem)[:40]
+        key = hashlib.sha256(str(self.origin.resolve()).encode()).hexdigest()[:12]
+        return root / "local" / f"{slug}-{key}" / "arrays"
+
+
+def _is_hidden(path: Path, top: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(top).parts)
+
+
+def _class_files(folder: Path, top: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not _is_hidden(p, top))
+    for p in files:
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            raise HarnessError(f"{p} is not a PNG or JPEG image: move it out of the class "
+                               "folder (class folders hold only images)")
+    if not files:
+        raise HarnessError(f"class folder {folder} holds no images: add PNG/JPEG files to it "
+                           "or remove it")
+    return files
+
+
+def _class_folders(path: Path) -> list[Path]:
+    for p in sorted(path.iterdir()):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            raise HarnessError(f"{p} is not in a class folder: move it into {path}/<class>/")
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_classes(name: str, class_names: list[str]) -> None:
+    if len(class_names) < 2:
+        found = f"only {class_names[0]!r}" if class_names else "none"
+        raise HarnessError(f"{name} has {found} as class: a classifier needs at least 2 "
+                           "classes (one sub-folder or label value per class)")
+
+
+def _holdout(name: str, items: list[tuple[Path, int]], class_names: list[str]):
+    """A fixed stratified test part: 20 % of each class (at least one image)."""
+    rng = random.Random(0)
+    train, test = [], []
+    for c, cname in enumerate(class_names):
+        mine = [it for it in items if it[1] == c]
+        if len(mine) < 2:
+            raise HarnessError(f"{name}: class {cname!r} has {len(mine)} image(s): without a "
+                               "test split each class needs at least 2 (20 % is held out for "
+                               "testing); add images or give a test split")
+        rng.shuffle(mine)
+        k = max(1, round(TEST_FRACTION * len(mine)))
+        test += mine[:k]
+        train += mine[k:]
+    return tuple(sorted(train)), tuple(sorted(test))
+
+
+def scan_folder(name: str, path: Path) -> Source:
+    if not path.is_dir():
+        raise HarnessError(f"{name}: {path} is not a folder: pass folder:PATH with one "
+                           "sub-folder of images per class")
+    train_dir, test_dir = path / "train", path / "test"
+    if train_dir.is_dir() != test_dir.is_dir():
+        have, lack = (train_dir, test_dir) if train_dir.is_dir() else (test_dir, train_dir)
+        raise HarnessError(f"{have} exists but {lack} does not: add {lack}/<class>/ folders "
+                           "(or use one folder per class, without train/test)")
+    if train_dir.is_dir():
+        folders = _class_folders(train_dir)
+        class_names = [f.name for f in folders]
+        _check_classes(name, class_names)
+        train = tuple((p, c) for c, f in enumerate(folders) for p in _class_files(f, path))
+        test_folders = _class_folders(test_dir)
+        unknown = [f.name for f in test_folders if f.name not in class_names]
+        if unknown:
+            raise HarnessError(f"{test_dir} has class folder(s) {', '.join(unknown)} that "
+                               f"{train_dir} lacks: every test class needs training images")
+        test = tuple((p, class_names.index(f.name)) for f in test_folders
+                     for p in _class_files(f, path))
+        return Source(name, path, tuple(class_names), train, test, True)
+    folders = _class_folders(path)
+    class_names = [f.name for f in folders]
+    _check_classes(name, class_names)
+    items = [(p, c) for c, f in enumerate(folders) for p in _class_files(f, path)]
+    train, test = _holdout(name, items, class_names)
+    return Source(name, path, tuple(class_names), train, test, False)
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str,
+          path: Path) -> str:
+    lower = {c.strip().lower(): c for c in columns}
+    if wanted is not None:
+        if wanted in columns:
+            return wanted
+        raise HarnessError(f"{path} has no column {wanted!r} (its columns: "
+                           f"{', '.join(columns)}): pass csv:FILE?{what}=COLUMN with one of them")
+    for c in candidates:
+        if c in lower:
+            return lower[c]
+    raise HarnessError(f"{path} has no {what} column (looked for {', '.join(candidates)}; its "
+                       f"columns: {', '.join(columns)}): rename it or pass "
+                       f"csv:FILE?{what}=COLUMN")
+
+
+def _sort_labels(values: set[str]) -> list[str]:
+    if all(v.lstrip("-").isdigit() for v in values):
+        return sorted(values, key=int)
+    return sorted(values)
+
+
+def scan_csv(name: str, spec: str) -> Source:
+    text, _, query = spec.partition("?")
+    path = Path(text).expanduser()
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    extra = set(options) - {"image", "label"}
+    if extra:
+        raise HarnessError(f"{name}: unknown option(s) {', '.join(sorted(extra))}: "
+                           "csv:FILE?image=COLUMN&label=COLUMN")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = list(reader.fieldnames or [])
+            rows = [(reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise HarnessError(f"{name}: cannot read {path} ({exc}): pass csv:FILE with a "
+                           "readable CSV file") from None
+    if not columns:
+        raise HarnessError(f"{path} is empty: it needs a header and one row per image")
+    image_col = _pick(columns, options.get("image"), IMAGE_COLUMNS, "image", path)
+    label_col = _pick(columns, options.get("label"), LABEL_COLUMNS, "label", path)
+    split_col = next((c for c in columns if c.strip().lower() == "split"), None)
+    entries = []
+    for line, row in rows:
+        image, label = (row.get(image_col) or "").strip(), (row.get(label_col) or "").strip()
+        if not image or not label:
+            raise HarnessError(f"{path} line {line}: empty {'image' if not image else 'label'}"
+                               ": fill it in or remove the row")
+        file = (path.parent / image) if not Path(image).is_absolute() else Path(image)
+        if not file.is_file():
+            raise HarnessError(f"{path} line {line}: image {image} not found at {file} (paths "
+                               "are relative to the CSV's folder): fix the path or remove the row")
+        if file.suffix.lower() not in IMAGE_SUFFIXES:
+            raise HarnessError(f"{path} line {line}: {image} is not a PNG or JPEG image")
+        part = (row.get(split_col) or "train").strip().lower() if split_col else "train"
+        if part not in ("train", "test"):
+            raise HarnessError(f"{path} line {line}: split {part!r} must be train or test")
+        entries.append((file, label, part))
+    class_names = _sort_labels({label for _, label, part in entries if part == "train"})
+    _check_classes(name, class_names)
+    index = {c: i for i, c in enumerate(class_names)}
+    unknown = sorted({label for _, label, _ in entries if label not in index})
+    if unknown:
+        raise HarnessError(f"{path}: test label(s) {', '.join(unknown)} have no training rows:"
+                           " every test class needs training images")
+    items = [(f, index[label]) for f, label, _ in entries]
+    if split_col and any(part == "test" for *_, part in entries):
+        train = tuple(it for it, e in zip(items, entries, strict=True) if e[2] == "train")
+        test = tuple(it for it, e in zip(items, entries, strict=True) if e[2] == "test")
+        return Source(name, path, tuple(class_names), train, test, True)
+    train, test = _holdout(name, items, class_names)
+    return Source(name, path, tuple(class_names), train, test, False)
+
+
+def probe(source: Source) -> tuple[tuple[int, int], str]:
+    """(width, height) most images have, and the mode all become, from headers alone."""
+    from PIL import Image, UnidentifiedImageError
+
+    sizes: Counter = Counter()
+    gray = True
+    for path, _ in (*source.train, *source.test):
+        try:
+            with Image.open(path) as img:
+                if img.format not in ("PNG", "JPEG"):
+                    raise HarnessError(f"{path} is {img.format}, not PNG or JPEG: convert or "
+                                       "remove it")
+                sizes[img.size] += 1
+                gray = gray and img.mode in GRAY_MODES
+        except Image.DecompressionBombError as exc:
+            raise HarnessError(f"{path} is refused by Pillow's decompression-bomb limit "
+                               f"({exc}): shrink it or remove it") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise HarnessError(f"{path} is not a readable PNG or JPEG image ({exc}): remove "
+                               "it or replace it") from None
+    return sizes.most_common(1)[0][0], "L" if gray else "RGB"
+
+
+def _decode(source: Source) -> Dataset:
+    import numpy as np
+
+    from harness.data.formats import decode_image
+    from harness.data.splits import Split
+
+    size, mode = probe(source)
+    k = len(source.class_names)
+
+    def split(items) -> Split:
+        images = np.empty((len(items), size[1], size[0], 1 if mode == "L" else 3), np.uint8)
+        for i, (path, _) in enumerate(items):
+            images[i] = decode_image(path, str(path), mode, size)
+        return Split(images, np.array([y for _, y in items], np.int64), k)
+
+    return Dataset(source.name, split(source.train), split(source.test), source.class_names)
+
+
+def _scan(name: str) -> Source:
+    kind, _, arg = name.partition(":")
+    if not arg:
+        raise HarnessError(f"{name!r} names no path: use {kind}:PATH")
+    if kind == "folder":
+        return scan_folder(name, Path(arg).expanduser())
+    return scan_csv(name, arg)
+
+
+def load(name: str, data_dir: Path | None) -> Dataset:
+    from harness.data import cache
+
+    source = _scan(name)
+    sources = {"fingerprint": source.fingerprint()}
+    return cache.load_or_build(source.cache_dir(data_dir), name, sources,
+                               partial(_decode, source))
+
+
+def spec(name: str) -> DatasetSpec:
+    """The spec of ``folder:PATH`` or ``csv:FILE``, from a scan of its files."""
+    from harness.data import cache
+
+    source = _scan(name)
+    fingerprint = source.fingerprint()
+
+    def cached(data_dir: Path | None) -> Path | None:
+        directory = source.cache_dir(data_dir)
+        meta = cache.manifest(directory)
+        return directory if meta and meta.get("sources") == {"fingerprint": fingerprint} else None
+
+    meta = cache.manifest(source.cache_dir(None))
+    if meta and meta.get("sources") == {"fingerprint": fingerprint}:
+        shape = tuple(meta["arrays"]["train_images"]["shape"][1:])
+    else:
+        (w, h), mode = probe(source)
+        shape = (h, w, 1 if mode == "L" else 3)
+    split = "its own train/test split" if source.official_split else "20 % held out as test"
+    return DatasetSpec(
+        name, len(source.class_names), shape, len(source.train), len(source.test),
+        f"your images in {source.origin} ({split})", loader=partial(load, name),
+        cached=cached,
+    )

@@ -1,0 +1,196 @@
+"""The one scheduler: claims jobs, hands them to an executor, records every row.
+
+``harness run`` and ``harness suite run`` both end here, whatever the executor. The
+scheduler alone talks to the store while jobs run: it claims each job's key before
+the job starts (so that two runners sharing a store run each job once, on Ray too),
+renews its leases while the job runs, writes the row the moment it is known, and
+turns Ctrl-C or SIGTERM into :class:`Interrupted` after stopping every job.
+
+An executor implements a small protocol (:class:`Executor`): ``submit`` a job,
+``poll`` it for its row, ``cancel`` it. The local executor runs worker processes on
+this machine (:mod:`harness.execution.local`); the Ray executor runs the same worker
+inside a Ray task (:mod:`harness.execution.ray_executor`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, Protocol
+
+from harness.contenders import family_of, get
+from harness.core.config import RunConfig
+from harness.core.errors import HarnessError
+from harness.core.jobs import Job, Result, Status
+from harness.execution.local import POLL_SECONDS
+from harness.store import Store, new_owner
+
+# how often the scheduler renews its claims on the jobs it runs
+RENEW_SECONDS = 30.0
+EXECUTORS = ("local", "ray")
+
+
+class Reporter(Protocol):
+    def job_started(self, job: Job) -> None: ...
+    def job_phase(self, job: Job, phase: str, elapsed: float) -> None: ...
+    def job_finished(self, job: Job, result: Result) -> None: ...
+    def job_elsewhere(self, job: Job, why: str) -> None: ...
+
+
+class SilentReporter:
+    def job_started(self, job: Job) -> None: ...
+    def job_phase(self, job: Job, phase: str, elapsed: float) -> None: ...
+    def job_finished(self, job: Job, result: Result) -> None: ...
+    def job_elsewhere(self, job: Job, why: str) -> None: ...
+
+
+class Executor(Protocol):
+    """Where jobs run. ``submit`` returns a handle that ``poll`` and ``cancel`` take."""
+
+    name: str
+
+    def check(self, configs: list[RunConfig]) -> None:
+        """Raise :class:`HarnessError` for a config this executor can never run."""
+
+    def slots(self, config: RunConfig) -> int:
+        """How many jobs of ``config`` may run at once (for the plan's estimate)."""
+
+    def has_room(self, config: RunConfig) -> bool:
+        """Whether a job of ``config`` can start now."""
+
+    def submit(self, job: Job, config: RunConfig) -> Any: ...
+
+    def poll(self, handle: Any) -> Result | None:
+        """The job's row once it is over (finished, failed or killed), else ``None``."""
+
+    def phase(self, handle: Any) -> tuple[str, float] | None:
+        """(phase, seconds in it) where the executor can tell."""
+
+    def cancel(self, handle: Any, grace: float = 0.0) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_executor(name: str, address: str | None = None, cpus_per_job: float = 1.0
+                  ) -> Executor:
+    """The executor called ``name``; ``--address`` only makes sense for Ray."""
+    if address and name != "ray":
+        raise HarnessError("--address is for --executor ray")
+    if name == "local":
+        from harness.execution.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        from harness.execution.ray_executor import RayExecutor
+
+        return RayExecutor(address, cpus_per_job)
+    raise HarnessError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: the jobs were stopped; finished rows are in the store."""
+
+    def __init__(self, finished: int) -> None:
+        super().__init__(finished)
+        self.finished = finished
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A scheduler stopping the run (SIGTERM) is handled like Ctrl-C."""
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+    try:
+        yield
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run(
+    units: list[tuple[RunConfig, list[Job]]],
+    store: Store,
+    executor: Executor,
+    reporter: Reporter | None = None,
+    run_id: str | None = None,
+) -> list[Result]:
+    """Run every unit's jobs under its config; each row goes to ``store`` as it is known.
+
+    A job another runner holds, or one that got a row from another runner since this
+    run began, is left to that runner: each job runs once.
+    """
+    reporter = reporter or SilentReporter()
+    run_id = run_id or uuid.uuid4().hex[:12]
+    pending = [(config, job) for config, jobs in units for job in jobs]
+    running: dict[int, tuple[Job, Any]] = {}
+    results: list[Result] = []
+    owner = new_owner()
+    last_id = store.last_id()
+    renewed = time.time()
+
+    def record(job: Job, result: Result) -> None:
+        result = replace(result, run_id=run_id)
+        store.add(result)
+        store.release(job.key, owner)  # only once the row is in
+        results.append(result)
+        reporter.job_finished(job, result)
+
+    def take(job: Job) -> bool:
+        if not store.claim(job.key, owner):
+            reporter.job_elsewhere(job, "another runner is running it")
+            return False
+        if store.added_since(job.key, last_id):
+            store.release(job.key, owner)
+            reporter.job_elsewhere(job, "another runner has finished it")
+            return False
+        return True
+
+    try:
+        with _sigterm_as_interrupt():
+            while pending or running:
+                while pending and executor.has_room(pending[0][0]):
+                    config, job = pending.pop(0)
+                    if not take(job):
+                        continue
+                    why = get(job.contender).unavailable()
+                    if why is not None:
+                        record(job, Result.for_job(job, Status.SKIPPED, why,
+                                                   family=family_of(job.contender)))
+                        continue
+                    handle = executor.submit(job, config)
+                    running[id(handle)] = (job, handle)
+                    reporter.job_started(job)
+                time.sleep(POLL_SECONDS)
+                if time.time() - renewed > RENEW_SECONDS:
+                    store.renew([job.key for job, _ in running.values()], owner)
+                    renewed = time.time()
+                for key, (job, handle) in list(running.items()):
+                    result = executor.poll(handle)
+                    if result is None:
+                        phase = executor.phase(handle)
+                        if phase is not None:
+                            reporter.job_phase(job, *phase)
+                        continue
+                    del running[key]
+                    record(job, result)
+    except KeyboardInterrupt:
+        for _job, handle in running.values():
+            executor.cancel(handle, grace=2.0)
+        raise Interrupted(len(results)) from None
+    finally:
+        for job, handle in running.values():
+            with contextlib.suppress(Exception):
+                executor.cancel(handle)
+            with contextlib.suppress(Exception):  # the lease expires anyway
+                store.release(job.key, owner)
+        executor.close()
+    return results

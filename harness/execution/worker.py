@@ -1,0 +1,215 @@
+"""One job in its own process: ``python -m harness.execution.worker JOBDIR``.
+
+The runner writes ``JOBDIR/job.json`` (the job and its whole :class:`JobContext`) and
+starts this module in a new process group. The worker loads the data (setup), trains
+under the budget (train), scores the model with the harness's own code (eval) and
+writes ``result.json`` last, atomically:
+a job directory without it never counts as finished. ``phase.json`` tells the runner
+which phase is under way, so that each phase gets its own time cap.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.core.context import (
+    HISTORY_FILE,
+    JOB_FILE,
+    MODEL_DIR,
+    PHASE_FILE,
+    PREDICTIONS_FILE,
+    RESULT_FILE,
+    WORK_DIR,
+    JobContext,
+    write_json_atomic,
+)
+
+
+def _phase(jobdir: Path, name: str) -> None:
+    write_json_atomic(jobdir / PHASE_FILE, {"phase": name, "time": time.time()})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _peak_gpu_mb() -> float | None:
+    """The peak GPU memory of the frameworks this job loaded, as their families read it."""
+    from harness.contenders import families
+
+    peaks = [p for f in families() if (p := f.gpu_peak_mb()) is not None]
+    return max(peaks) if peaks else None
+
+
+def _peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024  # Linux reports KiB
+
+
+def _tree_bytes(path: Path | None) -> int | None:
+    if path is None or not path.exists():
+        return None
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _write_history(path: Path, history: list) -> None:
+    from harness.contenders import Epoch
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(Epoch)])
+        writer.writeheader()
+        writer.writerows(asdict(e) for e in history)
+
+
+def run_job(jobdir: Path) -> dict[str, Any]:
+    """Do the job; return the result row as a dict (also on failure)."""
+    import numpy as np
+
+    from harness.contenders import create, get, is_out_of_memory, load_plugins
+    from harness.core.budget import Budget
+    from harness.core.jobs import Job, Status, failure_status
+    from harness.data.registry import load_dataset
+    from harness.data.splits import protocol_split
+    from harness.execution.environment import describe_environment
+    from harness.scoring import inference, metrics
+    from harness.scoring.examples import write_examples
+
+    spec = json.loads((jobdir / JOB_FILE).read_text())
+    job = Job.from_dict(spec["job"])
+    context = JobContext.from_dict(spec["context"])
+    row: dict[str, Any] = {
+        **asdict(job), "job_key": job.key,
+        "status": "ok", "message": "", "started_at": _now(), "artifacts": str(jobdir),
+    }
+    stage = "setup"
+    clock = time.monotonic()
+    try:
+        _phase(jobdir, "setup")
+        random.seed(job.seed)
+        np.random.seed(job.seed)
+        load_plugins()
+        cls = get(job.contender)
+        row["family"] = cls.family
+        # the framework's switches, set before its modules are first imported
+        for name, value in cls.framework.environment:
+            os.environ.setdefault(name, value)
+        if context.offline:  # the Hugging Face libraries read their own switch
+            os.environ["HF_HUB_OFFLINE"] = "1"
+        dataset = load_dataset(job.dataset, context.data_dir)
+        train, val = protocol_split(
+            dataset.train, folds=job.folds, fold=job.fold, seed=job.seed,
+            max_per_class=job.max_train_per_class,
+        )
+        test = dataset.test
+        row.update(
+            n_train=len(train), n_val=len(val), n_test=len(test),
+            num_classes=dataset.num_classes, image_shape=list(train.images.shape[1:]),
+        )
+        contender = create(job.contender, seed=job.seed, **job.params)
+        context.work_dir.mkdir(exist_ok=True)
+        contender.prepare(train, val, context)
+        row["setup_seconds"] = time.monotonic() - clock
+
+        stage = "fit"
+        _phase(jobdir, "train")
+        budget = Budget(job.budget_seconds, gpus=job.gpus)
+        report = contender.fit(train, val, budget, context)
+        row["train_seconds"] = budget.elapsed()
+        best = report.best()
+        row["time_to_best_seconds"] = best.elapsed_seconds if best else None
+        row["epochs"] = len(report.history) or None
+        if report.notes:
+            row["message"] = "; ".join(report.notes)
+        _write_history(jobdir / HISTORY_FILE, report.history)
+
+        stage = "evaluation"
+        _phase(jobdir, "eval")
+        clock = time.monotonic()
+        proba = contender.predict_proba(test.images)
+        scores = metrics.score(proba, test.labels, dataset.num_classes)
+        row.update({f"test_{k}": v for k, v in scores.items()})
+        val_scores = metrics.score(contender.predict_proba(val.images), val.labels,
+                                   dataset.num_classes)
+        row["val_accuracy"] = val_scores["accuracy"]
+        np.savez_compressed(jobdir / PREDICTIONS_FILE, proba=proba.astype(np.float32),
+                            labels=test.labels, class_names=np.array(dataset.class_names))
+        try:  # pictures for the reports; never worth the row
+            write_examples(jobdir, contender, test.images, proba, test.labels, seed=job.seed)
+        except Exception:
+            traceback.print_exc()
+        row.update(inference.measure(contender.predict_proba, test.images))
+        description = contender.describe()
+        row["description"] = description
+        row["parameters"] = description.get("parameters")
+        model_path = contender.save(jobdir / MODEL_DIR)
+        row["model_bytes"] = _tree_bytes(model_path)
+        if model_path is not None and not context.keep_models:
+            shutil.rmtree(model_path.parent if model_path.is_file() else model_path,
+                          ignore_errors=True)
+        row["eval_seconds"] = time.monotonic() - clock
+    except BaseException as exc:  # every failure is a row; the runner decides what's next
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        status, row["message"] = failure_status(exc, is_out_of_memory, stage)
+        row["status"] = status.value
+        if status is not Status.SKIPPED:
+            row["traceback_tail"] = "\n".join(traceback.format_exc().strip().splitlines()[-15:])
+            traceback.print_exc()
+    row["peak_rss_mb"] = _peak_rss_mb()
+    try:
+        row["peak_gpu_mb"] = _peak_gpu_mb()
+    except Exception:  # a broken GPU runtime must not cost the row
+        row["peak_gpu_mb"] = None
+    row["environment"] = describe_environment()
+    row["finished_at"] = _now()
+    return row
+
+
+def _exit_with_runner() -> None:
+    """End this worker's process group if the runner dies (even by SIGKILL).
+
+    Workers run in their own session, so nothing else would stop an orphan from
+    holding a GPU for hours; its result would be thrown away anyway.
+    """
+    import threading
+
+    runner = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == runner:
+            time.sleep(1.0)
+        os.killpg(os.getpgrp(), 9)
+
+    threading.Thread(target=watch, daemon=True, name="runner-watch").start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m harness.execution.worker JOBDIR", file=sys.stderr)
+        return 2
+    jobdir = Path(argv[0])
+    _exit_with_runner()
+    row = run_job(jobdir)
+    shutil.rmtree(jobdir / WORK_DIR, ignore_errors=True)
+    write_json_atomic(jobdir / RESULT_FILE, row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""From the store to a ranked pandas DataFrame, then to markdown and CSV.
+
+Rows are grouped by (dataset, budget, GPUs, train-set cap) and ranked by mean test
+accuracy over folds and seeds. Contenders that produced no ``ok`` row are listed
+below the ranked ones, with their status and reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import math
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.core.budget import format_duration
+from harness.core.jobs import Result, Status
+from harness.core.names import safe_name
+from harness.reporting.markdown import csv_safe, md_escape, md_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+GROUP = ["dataset", "budget_seconds", "gpus", "max_train_per_class"]
+OVER_BUDGET = 1.05
+
+
+@dataclass(frozen=True)
+class Reference:
+    dataset: str
+    kind: str
+    accuracy: float
+    label: str
+    source: str
+    url: str = ""
+    contender: str = ""
+
+
+@functools.cache
+def _all_references() -> tuple[Reference, ...]:
+    # parsed once: ranking a big store asks for them per row
+    data = tomllib.loads(Path(__file__).with_name("references.toml").read_text())
+    return tuple(Reference(**r) for r in data["reference"])
+
+
+def references(dataset: str | None = None) -> list[Reference]:
+    return [r for r in _all_references() if dataset is None or r.dataset == dataset]
+
+
+def raw_frame(results: list[Result]) -> pd.DataFrame:
+    import pandas as pd
+
+    # a shallow copy of each row: asdict's deep copies of the nested dicts took seconds
+    # for a store of 10,000 rows
+    frame = pd.DataFrame([{**vars(r), "status": r.status.value} for r in results])
+    if not frame.empty:
+        frame["over_budget"] = [r.over_budget for r in results]
+        cap = pd.to_numeric(frame["max_train_per_class"], errors="coerce")
+        frame["max_train_per_class"] = cap.fillna(0).astype(int)
+    return frame
+
+
+def _summary(statuses: list[str]) -> str:
+    counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{s} {n}" for s, n in counts.items())
+
+
+def rank(results: list[Result]) -> pd.DataFrame:
+    """One row per contender and group, ranked by mean test accuracy (percent)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = raw_frame(results)
+    if frame.empty:
+        return frame
+    rows = []
+    for keys, g in frame.groupby([*GROUP, "contender"], sort=False, dropna=False):
+        ok = g[g["status"] == Status.OK.value]
+        first = g.iloc[-1]
+        acc = ok["test_accuracy"].astype(float) * 100
+
+        def mean(col: str, data: pd.DataFrame = ok) -> float:
+            vals = pd.to_numeric(data[col], errors="coerce").dropna()
+            return float(vals.mean()) if len(vals) else math.nan
+
+        not_ok = g[g["status"] != Status.OK.value]
+        rows.append({
+            **dict(zip([*GROUP, "contender"], keys, strict=True)),
+            "family": first["family"],
+            "runs": len(g),
+            "ok_runs": len(ok),
+            "test_accuracy": float(acc.mean()) if len(ok) else math.nan,
+            "test_accuracy_std": float(acc.std(ddof=1)) if len(ok) > 1 else math.nan,
+            "test_top5_accuracy": mean("test_top5_accuracy") * 100,
+            "test_macro_f1": mean("test_macro_f1"),
+            "test_log_loss": mean("test_log_loss"),
+            "train_seconds": mean("train_seconds"),
+            "budget_used_pct": mean("train_seconds") / float(keys[1]) * 100,
+            "over_budget": bool(ok["over_budget"].any()),
+            "time_to_best_seconds": mean("time_to_best_seconds"),
+            "setup_seconds": mean("setup_seconds"),
+            "latency_p50_ms": mean("latency_p50_ms"),
+            "latency_p95_ms": mean("latency_p95_ms"),
+            "throughput_per_s": mean("throughput_per_s"),
+            "parameters": mean("parameters"),
+            "model_bytes": mean("model_bytes"),
+            "peak_rss_mb": mean("peak_rss_mb"),
+            "status": _summary(list(g["status"])),
+            "message": next((m for m in not_ok["message"] if m), "")
+            if len(not_ok) else next((m for m in ok["message"] if m), ""),
+        })
+    table = pd.DataFrame(rows)
+    table = table.sort_values(
+        [*GROUP, "test_accuracy"], ascending=[True] * len(GROUP) + [False],
+        na_position="last", kind="stable",
+    ).reset_index(drop=True)
+    ranks = table.groupby(GROUP, dropna=False)["test_accuracy"].rank(
+        ascending=False, method="min"
+    )
+    table.insert(0, "rank", ranks.astype("Int64"))
+    sota = {r.dataset: r.accuracy for r in references() if r.kind == "sota"}
+    table["gap_to_sota_pts"] = [
+        acc - sota[d] if d in sota else np.nan
+        for d, acc in zip(table["dataset"], table["test_accuracy"], strict=True)
+    ]
+    table["gap_to_seed_pts"] = [
+        _seed_gap(d, c, acc)
+        for d, c, acc in zip(table["dataset"], table["contender"], table["test_accuracy"],
+                             strict=True)
+    ]
+    from harness.scoring.stats import annotate
+
+    return annotate(table, frame, GROUP)
+
+
+def _seed_gap(dataset: str, contender: str, accuracy: float) -> float:
+    for ref in references(dataset):
+        if ref.kind == "seed" and ref.contender and fnmatch.fnmatchcase(contender, ref.contender):
+            return accuracy - ref.accuracy
+    return math.nan
+
+
+# -- markdown --------------------------------------------------------------------
+
+
+def _num(value: float, fmt: str = "{:.1f}", missing: str = "–") -> str:
+    return missing if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else fmt.format(value)
+
+
+def _count(n: float) -> str:
+    if n is None or math.isnan(n):
+        return "–"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def _accuracy(row) -> str:
+    if math.isnan(row.test_accuracy):
+        return "–"
+    text = f"{row.test_accuracy:.2f}"
+    if not math.isnan(row.test_accuracy_std):
+        text += f" ± {row.test_accuracy_std:.2f}"
+    return text
+
+
+def _group_title(dataset: str, budget: float, gpus: int, cap: int) -> str:
+    gpu = f"{gpus} GPU" + ("s" if gpus != 1 else "")
+    title = f"Budget {format_duration(budget)} · {gpu}"
+    if cap:
+        title += f" · at most {cap} training images per class"
+    return title
+
+
+def _p_value(row) -> str:
+    if row.test == "leader":
+        return row.test
+    if row.test.startswith("one run alone"):
+        return "1 run"
+    if isinstance(row.p_value, float) and not math.isnan(row.p_value):
+        return ("< 0.001" if row.p_value < 0.001 else f"{row.p_value:.3f}") + \
+            (" =" if row.tied else "")
+    return md_escape(row.test) or "–"
+
+
+def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = None,
+                csv_name: str | None = None, sections: dict | None = None) -> str:
+    """The page ``leaderboards/<dataset>.md``: ranked tables, then the references.
+
+    ``sections`` maps a group's keys to markdown lines shown below its table (the
+    figures and statistics of :mod:`harness.reporting.report`).
+    """
+    out = [f"# Leaderboard: {md_escape(dataset)}", ""]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    env = environment or {}
+    out += [
+        f"Generated by `harness leaderboard` on {stamp}. "
+        "Every contender had the same wall-clock training budget; accuracy is top-1 "
+        "on the official test split, computed by the harness from each model's "
+        "probabilities (mean ± std over folds and seeds).",
+        "",
+    ]
+    from harness.reporting.report import environment_lines
+
+    out += environment_lines(env)
+    header = ["Rank", "Contender", "Family", "Test acc. %", "p vs #1", "Macro-F1", "Train s",
+              "Budget used", "Latency p50 ms", "Throughput img/s", "Params", "Status",
+              "Gap to SOTA pts", "Gap to seed pts"]
+    notes: list[str] = []
+    for keys, g in table.groupby(GROUP, sort=False, dropna=False):
+        _, budget, gpus, cap = keys
+        out += [f"## {_group_title(dataset, budget, int(gpus), int(cap))}", ""]
+        rows = []
+        for row in g.itertuples():
+            used = _num(row.budget_used_pct, "{:.0f} %")
+            if row.over_budget:
+                used += " ⚠"
+            status = row.status
+            if row.message and row.status != Status.OK.value:
+                notes.append(f"- **{md_escape(row.contender)}** ({md_escape(row.status)}): "
+                             f"{md_escape(row.message)}")
+            rows.append([
+                "–" if row.rank is None or str(row.rank) == "<NA>" else str(row.rank),
+                md_escape(row.contender),
+                md_escape(row.family), _accuracy(row), _p_value(row),
+                _num(row.test_macro_f1, "{:.3f}"),
+                _num(row.train_seconds), used, _num(row.latency_p50_ms, "{:.2f}"),
+                _num(row.throughput_per_s, "{:.0f}"), _count(row.parameters),
+                md_escape(status), _num(row.gap_to_sota_pts, "{:+.2f}"),
+                _num(row.gap_to_seed_pts, "{:+.2f}"),
+            ])
+        out += [md_table(header, rows, "rllrrrrrrrrlrr"), ""]
+        if g["over_budget"].any():
+            out += ["⚠ trained more than 5 % over its budget: not a fair comparison.", ""]
+        out += (sections or {}).get(keys, [])
+    if notes:
+        out += ["### Rows that did not finish", "", *dict.fromkeys(notes), ""]
+    refs = references(dataset)
+    out += ["## Published references", ""]
+    if refs:
+        ref_rows = [[
+            md_escape(r.kind), md_escape(r.label), f"{r.accuracy:.2f}",
+            f"[{md_escape(r.source)}]({r.url})" if r.url else md_escape(r.source),
+        ] for r in refs]
+        out += [md_table(["Kind", "Result", "Accuracy %", "Source"], ref_rows, "llrl"), ""]
+        out += ["Gap to SOTA: the row's accuracy minus the state of the art above; "
+                "gap to seed: minus the figure the seed project reported for the "
+                "same model.", ""]
+    else:
+        out += [f"No published reference is recorded for {md_escape(dataset)}.", ""]
+    if csv_name:
+        out += [f"Table as CSV: [{md_escape(csv_name)}]({csv_name})", ""]
+    return "\n".join(out)
+
+
+def prepare_dir(directory: Path) -> None:
+    """Create the leaderboard folder, or say in one line why it cannot be used."""
+    from harness.core.errors import HarnessError
+
+    if directory.exists() and not directory.is_dir():
+        raise HarnessError(
+            f"leaderboard dir {directory} is a file: pass --leaderboard-dir with a folder"
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(
+            f"cannot create leaderboard dir {directory}: {exc.strerror}; "
+            "pass --leaderboard-dir with a writable folder"
+        ) from None
+
+
+def write(results: list[Result], directory: Path) -> list[Path]:
+    """Write ``<dataset>.md`` and ``<dataset>.csv`` for every dataset in ``results``,
+    the figures in ``<dataset>/`` and the index ``README.md``."""
+    from harness.reporting.figures import FigureCache
+    from harness.reporting.report import group_figures, write_index
+
+    prepare_dir(directory)
+    written = []
+    for dataset in sorted({r.dataset for r in results}):
+        rows = [r for r in results if r.dataset == dataset]
+        table = rank(rows)
+        env = next((r.environment for r in reversed(rows) if r.environment), {})
+        # folder:/data/pets must not become a path: one safe file name per dataset
+        safe = safe_name(dataset)
+        md, csv = directory / f"{safe}.md", directory / f"{safe}.csv"
+        sections, cache = {}, FigureCache(directory / safe)
+        for keys, g in table.groupby(GROUP, sort=False, dropna=False):
+            group_rows = [r for r in rows if (r.budget_seconds, r.gpus,
+                                              r.max_train_per_class or 0) == keys[1:]]
+            sections[keys] = group_figures(dataset, keys, g, group_rows, cache, safe)
+        cache.save(prune=True)
+        md.write_text(to_markdown(dataset, table, env, csv_name=csv.name, sections=sections))
+        csv_safe(table).to_csv(csv, index=False)
+        written += [md, csv]
+    written.append(write_index(directory))
+    return written

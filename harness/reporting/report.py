@@ -1,0 +1,378 @@
+"""The pictures and statistics of the pages: a dataset's leaderboard, one job, the index.
+
+The leaderboard page of a group (dataset, budget, GPUs) shows one representative run
+per contender (the ok run of median test accuracy), read from its job folder:
+``history.csv``, ``test_predictions.npz``, ``examples.npz`` and, for Keras models,
+``explain.npz`` (see :mod:`harness.scoring.examples`). Figures go to a folder beside the page
+and are linked relatively, so the page renders where it is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.core.budget import format_duration
+from harness.core.context import (
+    EXAMPLES_FILE,
+    EXPLAIN_FILE,
+    HISTORY_FILE,
+    PREDICTIONS_FILE,
+    RESULT_FILE,
+)
+from harness.core.jobs import Result, Status
+from harness.core.names import safe_name
+from harness.reporting import figures as fig
+from harness.reporting.markdown import md_escape, md_table
+from harness.scoring import stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MANY_CLASSES = 100  # from here on a confusion matrix is unreadable: a table of pairs instead
+TOP_PAIRS = 15
+
+
+def _image(alt: str, link: str) -> str:
+    return f"![{md_escape(alt)}]({link})"
+
+
+def _load(path: Path) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError):
+        return None
+
+
+def load_history(path: Path) -> dict[str, np.ndarray] | None:
+    import csv
+
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError:
+        return None
+    if not rows:
+        return None
+
+    def col(name: str) -> np.ndarray:
+        return np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan
+                         for r in rows])
+
+    return {k: col(k) for k in ("epoch", "elapsed_seconds", "train_loss", "val_loss",
+                                "train_accuracy", "val_accuracy")}
+
+
+def confusion_matrix(proba: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    return np.bincount(labels * k + proba.argmax(1), minlength=k * k).reshape(k, k)
+
+
+def most_confused(matrix: np.ndarray, class_names: list[str], top: int = TOP_PAIRS) -> str:
+    """The most frequent (true, predicted) mistakes as a markdown table."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    flat = np.argsort(-off, axis=None, kind="stable")[:top]
+    rows = [[md_escape(class_names[i]), md_escape(class_names[j]), str(int(off[i, j]))]
+            for i, j in zip(*np.unravel_index(flat, off.shape), strict=True) if off[i, j]]
+    if not rows:
+        return "No mistakes on the test split."
+    return md_table(["True class", "Predicted as", "Test images"], rows, "llr")
+
+
+def representative(rows: list[Result]) -> Result | None:
+    """The ok run of median test accuracy whose job folder is still there."""
+    ok = [r for r in rows if r.status is Status.OK and r.test_accuracy is not None
+          and r.artifacts and Path(r.artifacts).is_dir()]
+    if not ok:
+        return None
+    ok.sort(key=lambda r: (r.test_accuracy, r.fold, r.seed))
+    return ok[(len(ok) - 1) // 2]
+
+
+# -- one model's figures: shared by the dataset page and `harness report` --------------
+
+
+def model_figures(result: Result, cache: fig.FigureCache, rel: str, prefix: str,
+                  class_names: list[str] | None = None) -> dict[str, list[str]]:
+    """Markdown blocks by kind (confusion, predictions, gradcam, features) for one run."""
+    jobdir = Path(result.artifacts)
+    label = result.contender
+    out: dict[str, list[str]] = {}
+    pred_path = jobdir / PREDICTIONS_FILE
+    preds = _load(pred_path)
+    names = class_names
+    if preds is not None:
+        names = [str(c) for c in preds.get("class_names", [])] or names
+        k = preds["proba"].shape[1]
+        names = names if names and len(names) == k else [str(i) for i in range(k)]
+        matrix = confusion_matrix(preds["proba"], preds["labels"].astype(int), k)
+        if k >= MANY_CLASSES:
+            out["confusion"] = [f"Most-confused pairs of **{md_escape(label)}** "
+                                f"({k} classes: too many for a matrix):", "",
+                                most_confused(matrix, names)]
+        else:
+            key = fig.digest(fig.file_stamp(pred_path), label)
+            name = cache.draw(f"{prefix}confusion.png", key, fig.confusion, matrix, names,
+                              f"{label}: confusion on test")
+            out["confusion"] = [_image(f"confusion matrix of {label}", f"{rel}/{name}")]
+    names = names or []
+    ex_path = jobdir / EXAMPLES_FILE
+    ex = _load(ex_path)
+    if ex is not None and len(ex["index"]) and names:
+        name = cache.draw(f"{prefix}predictions.png", fig.digest(fig.file_stamp(ex_path), label),
+                          fig.prediction_grid, ex["images"], ex["labels"].astype(int),
+                          ex["pred"].astype(int), ex["confidence"], ex["correct"].astype(bool),
+                          names, f"{label}: correct (top) and wrong (bottom) test predictions")
+        out["predictions"] = [_image(f"test predictions of {label}", f"{rel}/{name}")]
+    xp_path = jobdir / EXPLAIN_FILE
+    xp = _load(xp_path)
+    if xp is not None and names:
+        stamp = fig.digest(fig.file_stamp(xp_path), fig.file_stamp(ex_path), label)
+        if "gradcam" in xp and xp["gradcam"].shape[1:3] == (1, 1):
+            out["gradcam"] = [f"{md_escape(label)}: its last feature map is 1×1 at this "
+                              "input size, so Grad-CAM cannot say where it looked."]
+        elif "gradcam" in xp and ex is not None and "explained_labels" in ex:
+            name = cache.draw(f"{prefix}gradcam.png", stamp, fig.gradcam, xp["images"],
+                              xp["gradcam"], ex["explained_labels"].astype(int),
+                              xp["pred"].astype(int), names,
+                              f"{label}: Grad-CAM at {xp['gradcam_layer']}")
+            out["gradcam"] = [_image(f"Grad-CAM of {label}", f"{rel}/{name}")]
+        elif str(xp.get("notes", "")):
+            out["gradcam"] = [md_escape(f"{label}: {xp['notes']}")]
+        maps = [xp[f"features_{i}"] for i in range(8) if f"features_{i}" in xp]
+        if maps:
+            layer_names = [str(xp[f"features_{i}_name"]) for i in range(len(maps))]
+            name = cache.draw(f"{prefix}features.png", stamp, fig.feature_maps, maps,
+                              layer_names, f"{label}: feature maps of the first test image "
+                              "above, first convolutional layers")
+            out["features"] = [_image(f"feature maps of {label}", f"{rel}/{name}")]
+    return out
+
+
+def _curves(reps: dict[str, Result]) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
+    hist, stamps = {}, []
+    for name, r in reps.items():
+        path = Path(r.artifacts) / HISTORY_FILE
+        stamps.append(fig.file_stamp(path))
+        h = load_history(path)
+        if h is not None:
+            hist[name] = h
+    return hist, stamps
+
+
+def curve_figures(reps: dict[str, Result], budget: float, cache: fig.FigureCache, rel: str,
+                  prefix: str, title: str) -> list[str]:
+    """The anytime curves and the loss panels of the runs in ``reps``."""
+    stamps = [fig.file_stamp(Path(r.artifacts) / HISTORY_FILE) for r in reps.values()]
+    key = fig.digest(sorted(reps), stamps, budget, title)
+    if cache.fresh(f"{prefix}anytime.png", key) and cache.fresh(f"{prefix}losses.png", key):
+        # known from the cache: which files exist says which figures there are
+        return [_image("anytime curves", f"{rel}/{prefix}anytime.png"), "",
+                _image("training and validation loss", f"{rel}/{prefix}losses.png")]
+    hist, _ = _curves(reps)
+    out = []
+    anytime = {n: (h["elapsed_seconds"], h["val_accuracy"]) for n, h in hist.items()
+               if np.isfinite(h["val_accuracy"]).any()}
+    if anytime:
+        cache.draw(f"{prefix}anytime.png", key, fig.anytime, anytime, budget,
+                   f"{title}: validation accuracy while training")
+        out += [_image("anytime curves", f"{rel}/{prefix}anytime.png"), ""]
+    loss = {n: h for n, h in hist.items()
+            if np.isfinite(h["train_loss"]).any() or np.isfinite(h["val_loss"]).any()}
+    if loss:
+        cache.draw(f"{prefix}losses.png", key, fig.losses, loss,
+                   f"{title}: loss per epoch (solid: training, dashed: validation)")
+        out += [_image("training and validation loss", f"{rel}/{prefix}losses.png")]
+    return out
+
+
+# -- the dataset page ---------------------------------------------------------------
+
+
+def statistics_note(g: pd.DataFrame) -> list[str]:
+    ranked = g[g["rank"].notna()]
+    if ranked.empty:
+        return []
+    if int(ranked.iloc[0]["ok_runs"]) < 2:
+        return ["**One run per contender**: no significance test is possible, and a "
+                "difference of a point or two may be noise. Run with `--folds 3` or "
+                "`--seeds 3` to know.", ""]
+    tests = sorted({t for t in ranked["test"] if t not in ("", "leader", "one run alone")})
+    tied = [md_escape(c) for c, t in zip(ranked["contender"], ranked["tied"], strict=True) if t]
+    why = (" (Nadeau and Bengio's correction: K-fold's training sets overlap, so a plain "
+           "t-test would be far too confident)" if stats.CORRECTED in tests else "")
+    text = (f"p: two-sided {' / '.join(tests) or 'paired test'} of each contender against "
+            f"the leader over the runs they share{why}. **=** marks contenders not "
+            f"distinguishable from the leader at α = 0.05")
+    text += f": {', '.join(tied)}." if tied else "; none is."
+    return [text, ""]
+
+
+def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Result],
+                  cache: fig.FigureCache, rel: str) -> list[str]:
+    """Markdown for one group's figures, drawn into the cache's folder, linked as ``rel``."""
+    _, budget, gpus, cap = keys
+    prefix = safe_name(f"{format_duration(budget)}-{int(gpus)}gpu" + (f"-cap{cap}" if cap else ""),
+                       unique=True)
+    prefix += "-"
+    title = f"{dataset} · {format_duration(budget)}"
+    ok = table[table["ok_runs"] > 0]
+    out = [*statistics_note(table)]
+    if len(ok):
+        out += ["### Accuracy against cost", ""]
+        for col, xlabel, what in (("train_seconds", "training seconds (log)", "training time"),
+                                  ("latency_p50_ms", "single-image latency p50, ms (log)",
+                                   "latency")):
+            sub = ok[ok[col].notna() & ok["test_accuracy"].notna()]
+            if sub.empty:
+                continue
+            args = (list(sub["contender"]), [float(v) for v in sub[col]],
+                    [float(v) for v in sub["test_accuracy"]])
+            name = cache.draw(f"{prefix}accuracy-vs-{what.split()[0]}.png",
+                              fig.digest(args, xlabel), fig.tradeoff, *args, xlabel,
+                              f"{title}: accuracy vs {what}")
+            out += [_image(f"accuracy vs {what}", f"{rel}/{name}"), ""]
+        out += ["Red: the Pareto front, the contenders no other beats on both axes.", ""]
+    by_name: dict[str, list[Result]] = {}
+    for r in rows:
+        by_name.setdefault(r.contender, []).append(r)
+    reps = {c: rep for c in ok["contender"] if (rep := representative(by_name.get(c, [])))}
+    if reps:
+        out += ["### Learning curves", "",
+                "One run per contender (the fold of median test accuracy); the dashed "
+                "line is the budget.", ""]
+        out += [*curve_figures(reps, budget, cache, rel, prefix, title), ""]
+        blocks = {c: model_figures(r, cache, rel, f"{prefix}{safe_name(c, unique=True)}-")
+                  for c, r in reps.items()}
+        for kind, heading in (("confusion", "Confusion matrices"),
+                              ("predictions", "Correct and wrong test predictions"),
+                              ("gradcam", "Grad-CAM (Keras models)"),
+                              ("features", "Feature maps after the first convolutions "
+                                           "(Keras models)")):
+            parts = [(c, b[kind]) for c, b in blocks.items() if kind in b]
+            if not parts:
+                continue
+            out += [f"### {heading}", ""]
+            for c, block in parts:
+                out += [f"**{md_escape(c)}**", "", *block, ""]
+    elif len(ok):
+        out += ["The job folders of these runs are not on this machine: no per-model "
+                "figures.", ""]
+    return out
+
+
+# -- one job's page -----------------------------------------------------------------
+
+
+def job_page(jobdir: Path, out_dir: Path | None = None) -> Path:
+    """Write ``report.md`` (default: in the job folder) with every figure of one job."""
+    from harness.core.errors import HarnessError
+
+    try:
+        data = json.loads((jobdir / RESULT_FILE).read_text())
+    except (OSError, ValueError):
+        raise HarnessError(f"{jobdir} holds no result.json: is it a finished job?") from None
+    data.setdefault("family", "unknown")
+    result = Result.from_dict({**data, "artifacts": str(jobdir)})
+    out_dir = out_dir or jobdir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rel = "figures"
+    cache = fig.FigureCache(out_dir / rel)
+    r = result
+    fold = f"fold {r.fold + 1}/{r.folds}, " if r.folds > 1 else ""
+    lines = [f"# Job {md_escape(r.job_key)}: {md_escape(r.contender)} on {md_escape(r.dataset)}",
+             "", f"{fold}seed {r.seed}, budget {format_duration(r.budget_seconds)}, "
+             f"{r.gpus} GPU(s). Status: **{md_escape(r.status.value)}**"
+             + (f": {md_escape(r.message)}" if r.message else ""), ""]
+
+    def num(v: Any, f: str) -> str:
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f.format(v)
+
+    metrics = [("Test accuracy %", num(r.test_accuracy and r.test_accuracy * 100, "{:.2f}")),
+               ("Test top-5 %", num(r.test_top5_accuracy and r.test_top5_accuracy * 100,
+                                    "{:.2f}")),
+               ("Macro-F1", num(r.test_macro_f1, "{:.3f}")),
+               ("Log-loss", num(r.test_log_loss, "{:.3f}")),
+               ("Validation accuracy %", num(r.val_accuracy and r.val_accuracy * 100, "{:.2f}")),
+               ("Setup s", num(r.setup_seconds, "{:.1f}")),
+               ("Train s", num(r.train_seconds, "{:.1f}")),
+               ("Time to best s", num(r.time_to_best_seconds, "{:.1f}")),
+               ("Epochs", num(r.epochs, "{}")),
+               ("Latency p50 / p95 ms", f"{num(r.latency_p50_ms, '{:.2f}')} / "
+                                        f"{num(r.latency_p95_ms, '{:.2f}')}"),
+               ("Throughput img/s", num(r.throughput_per_s, "{:.0f}")),
+               ("Parameters", num(r.parameters, "{:,}")),
+               ("Peak host memory MB", num(r.peak_rss_mb, "{:.0f}"))]
+    lines += [md_table(["Measure", "Value"], [[a, b] for a, b in metrics], "lr"), ""]
+    lines += environment_lines(r.environment)
+    curves = curve_figures({r.contender: r}, r.budget_seconds, cache, rel, "", r.contender)
+    if curves:
+        lines += ["## Learning curve", "", *curves, ""]
+    blocks = model_figures(r, cache, rel, "")
+    for kind, heading in (("confusion", "Confusion matrix"),
+                          ("predictions", "Correct and wrong test predictions"),
+                          ("gradcam", "Grad-CAM"), ("features", "Feature maps")):
+        if kind in blocks:
+            lines += [f"## {heading}", "", *blocks[kind], ""]
+    cache.save(prune=True)
+    page = out_dir / "report.md"
+    page.write_text("\n".join(lines))
+    return page
+
+
+def environment_lines(env: dict[str, Any]) -> list[str]:
+    """Hardware and versions, one line, for every page."""
+    if not env:
+        return []
+    machine = env.get("cpu") or "unknown CPU"
+    if env.get("cpu_count"):
+        machine += f" ({env['cpu_count']} cores)"
+    if env.get("gpus"):
+        machine += " · " + ", ".join(env["gpus"])
+    versions = [f"Python {env['python']}"] if env.get("python") else []
+    versions += [f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v]
+    commit = f", harness commit {str(env['git_commit'])[:10]}" if env.get("git_commit") else ""
+    return [f"Ran on {md_escape(machine)} with {md_escape(', '.join(versions))}{commit}.", ""]
+
+
+# -- leaderboards/README.md ---------------------------------------------------------
+
+
+def write_index(directory: Path) -> Path:
+    """``README.md``: one line per dataset page in ``directory``, its best per budget."""
+    import pandas as pd
+
+    rows = []
+    for csv in sorted(directory.glob("*.csv")):
+        md = csv.with_suffix(".md")
+        try:
+            t = pd.read_csv(csv)
+        except (OSError, ValueError, pd.errors.EmptyDataError):
+            continue
+        if not md.is_file() or not {"dataset", "rank", "contender"} <= set(t.columns):
+            continue
+        bests = []
+        for (budget, gpus), g in t.groupby(["budget_seconds", "gpus"], sort=True):
+            top = g[g["rank"] == 1]
+            if top.empty:
+                continue
+            b = top.iloc[0]
+            gap = "" if pd.isna(b.get("gap_to_sota_pts")) else \
+                f", {b['gap_to_sota_pts']:+.2f} pts to SOTA"
+            bests.append(f"{format_duration(float(budget))} · {int(gpus)} GPU: "
+                         f"**{md_escape(b['contender'])}** {b['test_accuracy']:.2f} %{gap}")
+        name = str(t["dataset"].iloc[0]) if len(t) else md.stem
+        rows.append([f"[{md_escape(name)}]({md.name})", "; ".join(bests) or "no finished run"])
+    out = ["# Leaderboards", "",
+           "One line per dataset: the best contender per training budget, its test "
+           "accuracy and its gap to the published state of the art. Each page has the "
+           "full table, the significance tests and the figures.", ""]
+    out += [md_table(["Dataset", "Best per budget"], rows) if rows else "No pages yet.", ""]
+    path = directory / "README.md"
+    path.write_text("\n".join(out))
+    return path

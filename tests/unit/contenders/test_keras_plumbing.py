@@ -1,0 +1,55 @@
+"""The shared Keras plumbing: schedules, input sizes, budget use, the flip probe."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from baselines.keras_common import Schedule
+from harness.contenders import create, get, list_contenders
+from harness.core.budget import Budget
+from harness.core.context import JobContext
+
+KERAS_CNNS = [n for n in list_contenders("keras-*,mobilenet-*") if getattr(get(n), "build", None)]
+
+
+def test_schedules_run_from_base_rate_to_their_end():
+    cosine = Schedule("cosine")
+    assert cosine.factor(0) == pytest.approx(1) and cosine.factor(1) == pytest.approx(0)
+    warm = Schedule("cosine", warmup=0.1)
+    assert warm.factor(0) == 0 and warm.factor(0.05) == pytest.approx(0.5)
+    assert warm.factor(0.1) == pytest.approx(1) and warm.factor(1.5) == pytest.approx(0)
+    assert Schedule("onecycle", warmup=0.2).factor(0.6) == pytest.approx(0.5)
+    assert Schedule("exponential", final=0.01).factor(1) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (64, 64, 3)])
+def test_every_keras_cnn_takes_inputs_from_8x8_to_64x64(shape):
+    from baselines import keras_common as kc
+
+    keras = kc.import_keras(0)
+    for name in KERAS_CNNS:
+        cls = get(name)
+        model = cls.build(keras, shape, 5, cls.defaults)
+        out = np.asarray(model(np.zeros((2, *shape), np.uint8), training=False))
+        assert out.shape == (2, 5), name
+        assert np.allclose(out.sum(1), 1, atol=1e-3), name
+
+
+@pytest.mark.slow
+def test_budget_is_used_and_flips_stay_off_where_mirroring_changes_the_label(tiny, tmp_path):
+    # The synthetic classes are squares in the top-left, top-right and bottom-left
+    # quarters: a mirror image belongs to another class, so the probe must say no.
+    train, val, _ = tiny
+    contender = create("keras-fastnet", seed=0)
+    budget = Budget(10.0)
+    t0 = time.monotonic()
+    report = contender.fit(train, val, budget, JobContext(job_dir=tmp_path))
+    took = time.monotonic() - t0
+    assert 0.8 * budget.seconds <= took <= 1.05 * budget.seconds, took
+    assert any(n.startswith("flip augmentation off") for n in report.notes), report.notes
+    assert not contender.describe()["test_time_flip"]
+    assert len(report.history) > 3
+    assert report.history[-1].elapsed_seconds >= 0.8 * budget.seconds - 1

@@ -1,0 +1,216 @@
+"""Reports: statistics with known answers, figures and their cache, links that resolve."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from harness.core.jobs import Job, Result, Status
+from harness.reporting import figures, leaderboard
+from harness.reporting.report import most_confused, write_index
+from harness.scoring import stats
+from tests.conftest import run_cli
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _row(contender: str, fold: int, acc: float, folds: int = 3, seed: int = 0) -> Result:
+    job = Job("digits", contender, fold, folds, seed, 60.0)
+    return Result.for_job(job, Status.OK, test_accuracy=acc, train_seconds=10.0,
+                          n_train=800, n_val=400)
+
+
+# -- statistics ---------------------------------------------------------------------
+
+
+def test_identical_scores_are_tied():
+    runs = {(f, 0): 0.9 + 0.01 * f for f in range(3)}
+    c = stats.compare(runs, dict(runs), folds=3)
+    assert c.p_value == 1.0 and c.tied and c.test == stats.CORRECTED
+
+
+def test_a_consistent_gap_over_folds_is_significant():
+    leader = {(0, 0): 0.95, (1, 0): 0.96, (2, 0): 0.94}
+    other = {(0, 0): 0.90, (1, 0): 0.90, (2, 0): 0.90}
+    c = stats.compare(leader, other, folds=3)
+    # by hand: d = (5, 6, 4) pts, mean 5, var 1, corrected scale 1/3 + 1/2, df 2
+    t = 0.05 / math.sqrt((1 / 3 + 1 / 2) * 0.0001)
+    from scipy import stats as st
+
+    assert c.p_value == pytest.approx(2 * st.t.sf(t, 2), rel=1e-6)
+    assert c.p_value < 0.05 and not c.tied
+
+
+def test_the_correction_is_less_confident_than_the_plain_paired_test():
+    d = np.array([0.02, -0.01, 0.03, 0.01, 0.0])
+    from scipy import stats as st
+
+    plain = st.ttest_rel(d, np.zeros_like(d)).pvalue
+    assert stats.paired_t(d) == pytest.approx(plain)
+    assert stats.corrected_resampled_t(d, 1 / 4) > plain
+
+
+def test_noisy_overlapping_scores_are_tied_and_seeds_use_the_paired_test():
+    leader = {(0, s): a for s, a in enumerate([0.91, 0.93, 0.90])}
+    other = {(0, s): a for s, a in enumerate([0.92, 0.90, 0.91])}
+    c = stats.compare(leader, other, folds=1)
+    assert c.tied and c.test == stats.PAIRED
+
+
+def test_one_run_alone_says_so():
+    c = stats.compare({(0, 0): 0.9}, {(0, 0): 0.8}, folds=1)
+    assert math.isnan(c.p_value) and not c.tied and "one run alone" in c.note
+
+
+def test_table_marks_ties_and_p_values():
+    rows = [_row("a", f, acc) for f, acc in enumerate([0.95, 0.96, 0.94])]
+    rows += [_row("b", f, acc) for f, acc in enumerate([0.95, 0.96, 0.94])]
+    rows += [_row("c", f, 0.5 + 0.01 * f) for f in range(3)]
+    table = leaderboard.rank(rows).set_index("contender")
+    assert table.loc["b", "tied"] and table.loc["b", "p_value"] == 1.0
+    assert not table.loc["c", "tied"] and table.loc["c", "p_value"] < 0.05
+    md = leaderboard.to_markdown("digits", leaderboard.rank(rows))
+    assert "1.000 =" in md and "p vs #1" in md
+
+
+# -- pieces -------------------------------------------------------------------------
+
+
+def test_pareto_front():
+    xs, ys = [1.0, 2.0, 3.0, 0.5], [90.0, 95.0, 94.0, 80.0]
+    assert figures.pareto_front(xs, ys) == [3, 0, 1]
+
+
+def test_most_confused_pairs_escape_class_names():
+    m = np.array([[5, 3, 0], [0, 5, 1], [0, 0, 5]])
+    md = most_confused(m, ["a|b", "<c>", "d"], top=2)
+    assert md.splitlines()[2:] == ["| a\\|b | &lt;c&gt; | 3 |", "| &lt;c&gt; | d | 1 |"]
+
+
+def test_index_links_every_page(tmp_path):
+    leaderboard.write([_row("a", f, 0.9) for f in range(3)], tmp_path)
+    index = (tmp_path / "README.md").read_text()
+    assert "[digits](digits.md)" in index and "**a** 90.00 %" in index
+
+
+# -- a real run ---------------------------------------------------------------------
+
+
+def _links(md: str) -> list[str]:
+    return [m for m in re.findall(r"\]\(([^)\s]+)\)", md) if "://" not in m]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    done = run_cli(["run", "-d", "digits", "-b", "3s", "--folds", "3",
+                    "-c", "sklearn-logreg,test-quick,test-noisy",
+                    "--max-train-per-class", "40"], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def test_digits_page_shows_every_figure_and_every_link_resolves(digits_run):
+    lb = digits_run / "leaderboards"
+    md = (lb / "digits.md").read_text()
+    for piece in ("accuracy-vs-training.png", "accuracy-vs-latency.png", "anytime.png",
+                  "losses.png", "confusion.png", "predictions.png", "gradcam.png",
+                  "features.png", "p vs #1", "Pareto front"):
+        assert piece in md, piece
+    for page in ("digits.md", "README.md"):
+        links = _links((lb / page).read_text())
+        assert links
+        for link in links:
+            target = lb / link
+            assert target.is_file(), link
+            if link.endswith(".png"):
+                data = target.read_bytes()
+                assert data.startswith(PNG) and len(data) > 1000, link
+
+
+def test_unchanged_figures_are_not_redrawn(digits_run):
+    lb = digits_run / "leaderboards"
+    before = {p.name: p.stat().st_mtime_ns for p in (lb / "digits").glob("*.png")}
+    done = run_cli(["leaderboard"], digits_run)
+    assert done.returncode == 0, done.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in (lb / "digits").glob("*.png")}
+    assert before == after
+
+
+def test_report_renders_one_job(digits_run):
+    jobdir = next(p for p in (digits_run / "results" / "runs").iterdir()
+                  if '"test-noisy"' in (p / "job.json").read_text())
+    done = run_cli(["report", jobdir.name[:8]], digits_run)
+    assert done.returncode == 0, done.stderr
+    md = (jobdir / "report.md").read_text()
+    assert "test-noisy" in md and "Grad-CAM" in md
+    for link in _links(md):
+        assert (jobdir / link).read_bytes().startswith(PNG), link
+    bad = run_cli(["report", "nope"], digits_run)
+    assert bad.returncode == 1 and "no job folder" in bad.stderr
+
+
+def test_write_index_skips_foreign_csv(tmp_path):
+    (tmp_path / "other.csv").write_text("x,y\n1,2\n")
+    assert "No pages yet" in write_index(tmp_path).read_text()
+
+
+def test_keras_explain_writes_gradcam_and_feature_maps(tmp_path):
+    pytest.importorskip("tensorflow")
+    from baselines.keras_common import import_keras
+    from baselines.keras_explain import explain
+
+    keras = import_keras(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    images = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1)).astype(np.uint8)
+    explain(model, images, tmp_path / "explain.npz")
+    data = np.load(tmp_path / "explain.npz")
+    assert data["gradcam"].shape == (4, 8, 8)
+    assert data["gradcam"].min() >= 0 and data["gradcam"].max() <= 1
+    assert data["features_0"].shape == (8, 8, 4) and data["features_1"].shape == (8, 8, 4)
+
+
+def test_keras_explain_reaches_into_a_nested_backbone(tmp_path):
+    pytest.importorskip("tensorflow")
+    from baselines.keras_common import import_keras
+    from baselines.keras_explain import explain
+
+    keras = import_keras(0)
+    inner_in = keras.Input((16, 16, 1))
+    y = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inner_in)
+    backbone = keras.Model(inner_in, keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu")(y)))
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Resizing(16, 16)(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(backbone(x)))
+    images = np.random.default_rng(0).integers(0, 255, (3, 8, 8, 1)).astype(np.uint8)
+    explain(model, images, tmp_path / "explain.npz")
+    data = np.load(tmp_path / "explain.npz")
+    assert str(data["notes"]) == "" and data["gradcam"].shape == (3, 16, 16)
+    assert data["features_0"].shape == (16, 16, 4)
+
+
+def test_committed_pages_links_resolve():
+    from tests.conftest import ROOT
+
+    pages = sorted((ROOT / "leaderboards").glob("*.md"))
+    for page in pages:
+        for link in _links(page.read_text()):
+            target = page.parent / link
+            assert target.is_file(), f"{page.name}: {link}"
+            if link.endswith(".png"):
+                assert target.read_bytes().startswith(PNG), link
+
+
+def test_class_names_from_users_data_draw_as_plain_text(tmp_path):
+    names = ["$5 bill$", "a_b^c", "<x>"]
+    m = np.array([[3, 1, 0], [0, 4, 0], [1, 0, 2]])
+    figures.confusion(tmp_path / "c.png", m, names, "$x$ title")
+    assert (tmp_path / "c.png").read_bytes().startswith(PNG)

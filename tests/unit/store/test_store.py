@@ -1,0 +1,46 @@
+import sqlite3
+
+import pytest
+
+from harness.core.errors import HarnessError
+from harness.core.jobs import Job, Result, Status
+from harness.store import Store, redact
+
+
+def _row(job: Job, status: Status, acc: float | None = None) -> Result:
+    return Result.for_job(job, status, test_accuracy=acc)
+
+
+def test_latest_row_per_key_and_done_keys(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+    a = Job("digits", "sklearn-logreg", 0, 1, 0, 60.0)
+    b = Job("digits", "keras-shallow", 0, 1, 0, 60.0)
+    store.add(_row(a, Status.ERROR))
+    store.add(_row(a, Status.OK, 0.9))
+    store.add(_row(b, Status.TIMEOUT))
+    latest = {r.job_key: r for r in store.latest(dataset="digits")}
+    assert latest[a.key].status is Status.OK and latest[a.key].test_accuracy == 0.9
+    assert store.done_keys([a.key, b.key]) == {a.key}
+    assert len(store.all_rows()) == 3  # append-only: history is kept
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_job_key_is_stable_and_sensitive():
+    a = Job("digits", "sklearn-logreg", 0, 1, 0, 60.0)
+    assert a.key == Job("digits", "sklearn-logreg", 0, 1, 0, 60.0).key
+    assert a.key != Job("digits", "sklearn-logreg", 0, 1, 1, 60.0).key
+    assert a.key != Job("digits", "sklearn-logreg", 0, 1, 0, 61.0).key
+    assert a.key != Job("digits", "sklearn-logreg", 0, 1, 0, 60.0, params={"C": 2}).key
+
+
+def test_unwritable_store_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(HarnessError, match="--store"):
+        Store(f"sqlite:///{blocker}/store.sqlite")
+
+
+def test_password_is_redacted():
+    shown = redact("postgresql://user:s3cret@db.example/harness")
+    assert "s3cret" not in shown and "user" in shown
