@@ -46,6 +46,15 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 600, **env: str):
     )
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def store_rows(path: Path) -> list[tuple[str, str, str]]:
     """(job_key, contender, status) of every row, straight from SQLite."""
     with sqlite3.connect(path) as conn:

@@ -93,19 +93,14 @@ def run(dataset, budget, contenders, gpus, **options) -> None:
     from harness.cli.commands import run_command
     from harness.contenders import default_contenders, list_contenders
     from harness.core.config import RunConfig
-    from harness.data.registry import get_spec, prepare_dataset
+    from harness.data.registry import get_spec
 
-    if options["ray_address"] and options["executor"] != "ray":  # before anything is opened
-        raise HarnessError("--address is for --executor ray")
     get_spec(dataset)
     names = list_contenders(contenders) if contenders else default_contenders()
     if not names:
         raise HarnessError("no contender can run here: `harness doctor` says what to install")
     config = RunConfig(dataset=dataset, contenders=tuple(names), budget_seconds=budget,
                        gpus=gpus, **options)
-    # download and decode once, here where the progress bar shows, before any job starts
-    prepare_dataset(dataset, config.data_dir, folds=config.folds,
-                    max_per_class=config.max_train_per_class)
     sys.exit(run_command(config))
 
 

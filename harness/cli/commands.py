@@ -79,14 +79,19 @@ def execute(units: list[Unit], store: Store, executor, run_id: str | None = None
 
 
 def run_command(config: RunConfig) -> int:
+    from harness.data.registry import prepare_dataset
     from harness.execution.plan import plan
     from harness.execution.scheduler import make_executor
     from harness.reporting import leaderboard
     from harness.store import Store
 
-    leaderboard.prepare_dir(config.leaderboard_dir)  # fail before training, not after
+    # every check before anything is trained: executor, GPUs, leaderboard folder
     executor = make_executor(config.executor, config.ray_address, config.cpus_per_job)
     executor.check([config])
+    leaderboard.prepare_dir(config.leaderboard_dir)
+    # download and decode once, here where the progress bar shows, before any job starts
+    prepare_dataset(config.dataset, config.data_dir, folds=config.folds,
+                    max_per_class=config.max_train_per_class)
     store = Store(config.store_url)
     [unit] = plan([config], store, config.rerun)
     print_plan(config, unit.jobs, unit.todo, executor.slots(config))
@@ -147,6 +152,8 @@ def datasets_command(data_dir: Path | None) -> None:
 
 
 def contenders_command(pattern: str) -> None:
+    from rich.markup import escape
+
     from harness.contenders import get, list_contenders
 
     t = Table(title="Contenders")
@@ -155,7 +162,8 @@ def contenders_command(pattern: str) -> None:
     for name in list_contenders(pattern):
         cls = get(name)
         why = cls.unavailable()
-        needs = ", ".join(cls.requires) or "core"
+        extra = f"harness[{cls.framework.extra}]" if cls.framework.extra else "core"
+        needs = escape(" + ".join([extra, *cls.requires]))
         if cls.pretrained:
             needs += " + pretrained weights"
         t.add_row(name, cls.family, "yes" if cls.in_default_set else "no", needs,
@@ -258,9 +266,9 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
     configs = suite.configs(**overrides)
     first = configs[0]
     executor = make_executor(first.executor, first.ray_address, first.cpus_per_job)
+    executor.check(configs)
     board_dir = first.leaderboard_dir
     leaderboard.prepare_dir(board_dir)  # fail before training, not after
-    executor.check(configs)
     store = Store(first.store_url)
     units = plan(configs, store, first.rerun)
     print_suite_plan(suite, units, executor.name, executor.slots)

@@ -136,6 +136,7 @@ def run(
     owner = new_owner()
     last_id = store.last_id()
     renewed = time.time()
+    cancelled = False
 
     def record(job: Job, result: Result) -> None:
         result = replace(result, run_id=run_id)
@@ -183,13 +184,15 @@ def run(
                     del running[key]
                     record(job, result)
     except KeyboardInterrupt:
-        for _job, handle in running.values():
+        for _job, handle in running.values():  # SIGTERM first: a moment to clean up
             executor.cancel(handle, grace=2.0)
+        cancelled = True
         raise Interrupted(len(results)) from None
     finally:
         for job, handle in running.values():
-            with contextlib.suppress(Exception):
-                executor.cancel(handle)
+            if not cancelled:  # a broken harness: stop the jobs all the same
+                with contextlib.suppress(Exception):
+                    executor.cancel(handle)
             with contextlib.suppress(Exception):  # the lease expires anyway
                 store.release(job.key, owner)
         executor.close()

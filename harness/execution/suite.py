@@ -144,8 +144,10 @@ class _Reader:
         value = self.value(node)
         if isinstance(value, str) and option.kind in ("text", "path"):
             value = _expand(value, node, self)
-        if value is None and option.default is None:
-            return None  # an option that may be unset, unset here
+        if value is None:
+            if option.default is None:
+                return None  # an option that may be unset, unset here
+            raise self.fail(node, f"{option.suite} needs a value (default: {option.default})")
         return self.guarded(node, option.parse, value, option.suite)
 
     def text(self, node: yaml.Node, key: str) -> str:

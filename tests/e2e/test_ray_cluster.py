@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import harness_env, store_rows
+from tests.conftest import alive, harness_env, store_rows
 
 pytestmark = pytest.mark.slow
 
@@ -110,14 +110,6 @@ def _pids(runs: Path) -> dict[str, int]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_a_lost_node_s_job_runs_again_elsewhere_and_each_job_is_stored_once(tmp_path):
     # two 15 s jobs, one per node; each sleeps until its deadline (HARNESS_TEST_SLEEP)
     env = {"HARNESS_TEST_SLEEP": "1"}
@@ -143,7 +135,7 @@ def test_a_lost_node_s_job_runs_again_elsewhere_and_each_job_is_stored_once(tmp_
     after = _pids(runs)
     rerun = [k for k in before if after[k] != before[k]]
     assert len(rerun) == 1, (before, after)  # the lost node's job, trained again
-    assert not _alive(before[rerun[0]])  # its first worker died with its node
+    assert not alive(before[rerun[0]])  # its first worker died with its node
 
 
 def test_two_runners_on_one_store_and_cluster_run_each_job_once(tmp_path):

@@ -4,7 +4,6 @@ runner, jobs that fill the disk or diverge. Finished rows survive every one of t
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import harness_env, run_cli
+from tests.conftest import alive, harness_env, run_cli
 
 pytestmark = pytest.mark.faults
 
@@ -64,9 +63,9 @@ def test_sigkilled_runner_restarts_losing_nothing_and_repeating_nothing(tmp_path
         proc.kill()
     worker = int(pid_file.read_text())
     end = time.time() + 10
-    while time.time() < end and _alive(worker):
+    while time.time() < end and alive(worker):
         time.sleep(0.2)
-    assert not _alive(worker), "the killed runner's worker kept running"
+    assert not alive(worker), "the killed runner's worker kept running"
     assert integrity(db) == "ok"
 
     again = subprocess.run(args, cwd=tmp_path, env=harness_env(), capture_output=True,
@@ -85,14 +84,6 @@ def test_sigkilled_runner_restarts_losing_nothing_and_repeating_nothing(tmp_path
     redone = json.loads((jobdir / "result.json").read_text())
     assert redone["status"] == "ok" and 0 < redone["test_accuracy"] < 1.0 + 1e-9
     assert redone["job_key"] == jobdir.name and not (jobdir / ".result.json.tmp").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_two_runners_on_one_store_run_each_job_once(tmp_path, tally):
