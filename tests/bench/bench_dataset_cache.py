@@ -3,7 +3,7 @@
 Synthetic images of the real shapes (CIFAR-10: 50,000 + 10,000 of 32x32x3; Tiny-ImageNet:
 100,000 + 10,000 of 64x64x3) are written through the real cache-writing path
 (``harness.data.cache.write``, with the official sources' checksums), then loaded
-with ``harness.data.load_dataset`` as a job's worker does, in a fresh process each time
+with ``harness.data.registry.load_dataset`` as a job's worker does, in a fresh process each time
 (interpreter start and imports included). ``--cold`` first evicts the cache files from
 the page cache (``posix_fadvise``), as after a reboot. Not collected by pytest.
 """
