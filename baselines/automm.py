@@ -452,6 +452,19 @@ class AutoMM(Contender):
     preset: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {"backbone": None, "image_size": None, "batch_size": None}
 
+    @classmethod
+    def weights_status(cls, context: JobContext) -> tuple[str, str]:
+        backbone = BACKBONES[cls.preset][0 if context.gpus else 1]
+        if context.weights_dir:
+            folder = Path(context.weights_dir).expanduser() / backbone
+            if all((folder / f).is_file() for f in CHECKPOINT_FILES):
+                return "on disk", str(folder)
+        if not context.offline:
+            return "downloadable", f"timm's {backbone} from the Hugging Face hub on first use"
+        return "missing", (f"{backbone} is not in --weights-dir and the run is offline: put a "
+                           f"timm checkpoint folder ({' + '.join(CHECKPOINT_FILES)}) at "
+                           f"<weights-dir>/{backbone} (or fill the Hugging Face hub cache)")
+
     def prepare(self, train: Split, val: Split, context: JobContext) -> None:
         """Imports, weights and the PNG files: setup, before the training clock starts."""
         gpus = context.gpus

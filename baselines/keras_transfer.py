@@ -189,6 +189,17 @@ class KerasTransfer(kc.KerasContender):
         super().__init__(seed, **params)
         self.spec = BACKBONES[self.params["backbone"]]
 
+    @classmethod
+    def weights_status(cls, context: JobContext) -> tuple[str, str]:
+        name, url = BACKBONES[cls.defaults["backbone"]].weights_file(cls.defaults["input_size"])
+        for place in [p for p in (context.weights_dir,) if p] + [keras_cache()]:
+            if (place / name).is_file():
+                return "on disk", str(place / name)
+        if not context.offline:
+            return "downloadable", f"{name} from {url} into {keras_cache()} on first use"
+        return "missing", (f"{name} not found and the run is offline: fetch {url} and put "
+                           f"it in --weights-dir or {keras_cache()}")
+
     def prepare(self, train: Split, val: Split, context: JobContext) -> None:
         """Setup, not training: find the file (or skip), build the backbone and load it."""
         size = self.params["input_size"]

@@ -171,8 +171,25 @@ def search_keras_tuner(search: BudgetedSearch, workdir: Path, seed: int) -> None
     tuner.search(verbose=0)
 
 
-def search_optuna(search: BudgetedSearch, storage: str | None, study_name: str,
-                  seed: int) -> None:
+def optuna_storage(store_url: str | None):
+    """Where the study lives: the store's own database when it is a server database;
+    beside a SQLite store, Optuna's journal file (SQLite is not made for the parallel
+    writers of several jobs, Optuna's documentation warns); in memory without a store."""
+    if not store_url:
+        return None
+    if not store_url.startswith("sqlite"):
+        return store_url
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from sqlalchemy.engine import make_url
+
+    database = make_url(store_url).database
+    if database in (None, "", ":memory:"):
+        return None
+    return JournalStorage(JournalFileBackend(f"{database}.optuna-journal"))
+
+
+def search_optuna(search: BudgetedSearch, storage, study_name: str, seed: int) -> None:
     import optuna
 
     # The maintained callback imports ``keras.callbacks.Callback``, so it is a Keras 3
@@ -183,7 +200,10 @@ def search_optuna(search: BudgetedSearch, storage: str | None, study_name: str,
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction="maximize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=3),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+        # epochs are cut by time, so trials reach different epoch counts: judge a trial
+        # at an epoch only against at least two others that reached it
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2,
+                                           n_min_trials=2),
     )
 
     def suggest(trial, name: str, spec: tuple):
@@ -263,9 +283,10 @@ class KerasTunerBayes(KerasTuned):
 class OptunaTPE(KerasTuned):
     """Optuna's TPE with a median pruner fed every epoch.
 
-    The study lives in the harness's store (the job context's ``store_url``) under the
-    job's key, so machines running the same job share one study and each
-    new trial learns from every machine's; without a store URL it stays in memory.
+    The study lives with the harness's store (the job context's ``store_url``: in its
+    database, or beside a SQLite store in Optuna's journal file) under the job's key, so
+    machines running the same job share one study and each new trial learns from every
+    machine's; without a store URL it stays in memory.
     """
 
     requires = ("optuna",)
@@ -285,6 +306,6 @@ class OptunaTPE(KerasTuned):
         return super().unavailable()
 
     def search(self, search: BudgetedSearch, context: JobContext) -> None:
-        storage = context.store_url or None
+        storage = optuna_storage(context.store_url)
         study = self.params["study"] or f"{self.name}/{context.job_dir.name}"
         search_optuna(search, storage, study, self.seed)

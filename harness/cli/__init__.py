@@ -96,7 +96,10 @@ def run(dataset, budget, contenders, gpus, **options) -> None:
     from harness.data.registry import get_spec
 
     get_spec(dataset)
-    names = list_contenders(contenders) if contenders else default_contenders()
+    if contenders is not None and not contenders.replace(",", "").strip():
+        raise HarnessError("--contenders is empty: name contenders ('keras-*', 'all') or "
+                           "leave the option out for the default set")
+    names = list_contenders(contenders) if contenders is not None else default_contenders()
     if not names:
         raise HarnessError("no contender can run here: `harness doctor` says what to install")
     config = RunConfig(dataset=dataset, contenders=tuple(names), budget_seconds=budget,
@@ -109,11 +112,13 @@ def run(dataset, budget, contenders, gpus, **options) -> None:
 @click.option("--store", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
 @click.option("--leaderboard-dir", type=click.Path(path_type=Path),
               default=Path("leaderboards"), show_default=True)
-def leaderboard(dataset, store, leaderboard_dir) -> None:
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("results/runs"),
+              show_default=True, help="Job folders whose rows the store may lack (added).")
+def leaderboard(dataset, store, leaderboard_dir, runs_dir) -> None:
     """Write leaderboards/<dataset>.md and .csv from the store and print them."""
     from harness.cli.commands import leaderboard_command
 
-    leaderboard_command(store, dataset, leaderboard_dir)
+    leaderboard_command(store, dataset, leaderboard_dir, runs_dir)
 
 
 @cli.command()
@@ -128,11 +133,14 @@ def datasets(data_dir) -> None:
 
 @cli.command()
 @click.argument("pattern", default="all")
-def contenders(pattern) -> None:
-    """List contenders (PATTERN: comma list or wildcards) and whether they can run here."""
+@click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder holding pretrained weights files, as `harness run` would get.")
+def contenders(pattern, weights_dir) -> None:
+    """List contenders (PATTERN: comma list or wildcards) and whether they can run here,
+    pretrained weights included (on disk, downloadable, or missing and where to put them)."""
     from harness.cli.commands import contenders_command
 
-    contenders_command(pattern)
+    contenders_command(pattern, weights_dir)
 
 
 @cli.command()

@@ -16,17 +16,48 @@ from rich.table import Table
 from harness.cli.console import err, out, print_ranked
 from harness.core.budget import format_duration
 from harness.core.errors import HarnessError
+from harness.core.files import usable_dir, write_text_atomic
 from harness.core.jobs import Job, Result, Status
 from harness.core.names import safe_name
 
 if TYPE_CHECKING:
     from harness.core.config import RunConfig
+    from harness.core.context import JobContext
     from harness.execution.plan import Unit
     from harness.execution.suite import Suite
     from harness.store import Store
 
 EXIT_INTERRUPTED = 130
 EXIT_REGRESSION = 3
+#: a job of this run ended error, timeout or oom (its row says why; the run went on)
+EXIT_JOBS_FAILED = 4
+#: a job could not run for the machine's fault (``infra``), even when tried again
+EXIT_INFRA = 5
+FAILED = (Status.ERROR, Status.TIMEOUT, Status.OOM)
+
+
+def outcome(results: list[Result]) -> int:
+    """The exit status a scheduler reads: 0 when every job of this run is ``ok`` or was
+    skipped for something this machine lacks (said here), 4 when one failed."""
+    skipped = [r for r in results if r.status is Status.SKIPPED]
+    failed = [r for r in results if r.status in FAILED]
+    if skipped:
+        shown = "; ".join(f"{r.contender}: {r.message}" for r in skipped[:3])
+        out.print(f"{len(skipped)} job(s) skipped for what this machine lacks ({shown})",
+                  markup=False)
+    if failed:
+        shown = ", ".join(f"{r.contender} ({r.status.value})" for r in failed[:5])
+        err.print(f"harness: {len(failed)} job(s) failed: {shown}; their rows and job "
+                  f"folders say why (exit status {EXIT_JOBS_FAILED})", markup=False,
+                  highlight=False)
+        return EXIT_JOBS_FAILED
+    infra = [r for r in results if r.status is Status.INFRA]
+    if infra:
+        err.print(f"harness: {len(infra)} job(s) could not run, not for their own fault "
+                  f"({infra[0].message}); run the same command again (exit status "
+                  f"{EXIT_INFRA})", markup=False, highlight=False)
+        return EXIT_INFRA
+    return 0
 
 
 def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: int) -> None:
@@ -51,6 +82,17 @@ def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: int) 
               "(a contender may finish before its budget)")
     out.print(f"  store: {redact(config.store_url)} · artifacts: {config.runs_dir}/<job-key>/",
               markup=False)
+
+
+def recover(runs_dir: Path, store: Store) -> int:
+    """Add the rows of finished job folders the store lacks (a store that failed)."""
+    from harness.execution.recovery import ingest
+
+    added = ingest(runs_dir, store)
+    if added:
+        out.print(f"Recovered {added} finished job(s) from their folders in {runs_dir} into "
+                  "the store (not trained again).", markup=False)
+    return added
 
 
 def execute(units: list[Unit], store: Store, executor, run_id: str | None = None
@@ -89,15 +131,20 @@ def run_command(config: RunConfig) -> int:
     executor = make_executor(config.executor, config.ray_address, config.cpus_per_job)
     executor.check([config])
     leaderboard.prepare_dir(config.leaderboard_dir)
+    usable_dir(config.runs_dir, "--runs-dir")
     # download and decode once, here where the progress bar shows, before any job starts
     prepare_dataset(config.dataset, config.data_dir, folds=config.folds,
                     max_per_class=config.max_train_per_class)
     store = Store(config.store_url)
+    recover(config.runs_dir, store)
     [unit] = plan([config], store, config.rerun)
     print_plan(config, unit.jobs, unit.todo, executor.slots(config))
+    ran: list[Result] = []
     if unit.todo:
-        if execute([unit], store, executor) is None:
+        got = execute([unit], store, executor)
+        if got is None:
             return EXIT_INTERRUPTED
+        ran = got
     else:
         out.print("Nothing to run: every job is already in the store (--rerun forces).")
 
@@ -109,14 +156,16 @@ def run_command(config: RunConfig) -> int:
                  & (table["max_train_per_class"] == (config.max_train_per_class or 0))]
     print_ranked(mine, f"{config.dataset} · budget {format_duration(config.budget_seconds)}")
     out.print("Written: " + ", ".join(str(p) for p in written), markup=False)
-    return 0
+    return outcome(ran)
 
 
-def leaderboard_command(store_url: str, dataset: str | None, directory: Path) -> None:
+def leaderboard_command(store_url: str, dataset: str | None, directory: Path,
+                        runs_dir: Path = Path("results/runs")) -> None:
     from harness.reporting import leaderboard
     from harness.store import Store
 
     store = Store(store_url)
+    recover(runs_dir, store)
     names = [dataset] if dataset else store.datasets()
     if not names:
         raise HarnessError("the store holds no results yet: `harness run` first")
@@ -151,14 +200,24 @@ def datasets_command(data_dir: Path | None) -> None:
               "csv:FILE (image and label columns).", markup=False)
 
 
-def contenders_command(pattern: str) -> None:
+def weights_context(weights_dir: Path | None = None) -> JobContext:
+    """The context a pretrained contender's weights are looked up in, as a run would."""
+    from harness.core.context import JobContext
+    from harness.execution.local import env_flag
+
+    return JobContext(job_dir=Path("."), weights_dir=weights_dir,
+                      offline=env_flag("HARNESS_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def contenders_command(pattern: str, weights_dir: Path | None = None) -> None:
     from rich.markup import escape
 
     from harness.contenders import get, list_contenders
 
+    context = weights_context(weights_dir)
     t = Table(title="Contenders")
     for col in ("name", "family", "default", "needs", "can run here"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for name in list_contenders(pattern):
         cls = get(name)
         why = cls.unavailable()
@@ -166,8 +225,12 @@ def contenders_command(pattern: str) -> None:
         needs = escape(" + ".join([extra, *cls.requires]))
         if cls.pretrained:
             needs += " + pretrained weights"
+            if why is None:
+                state, detail = cls.weights_status(context)
+                why = f"weights {detail}" if state == "missing" else None
+                needs += f" ({state})"
         t.add_row(name, cls.family, "yes" if cls.in_default_set else "no", needs,
-                  "yes" if why is None else f"no: {why}")
+                  "yes" if why is None else escape(f"no: {why}"))
     out.print(t)
 
 
@@ -269,7 +332,11 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
     executor.check(configs)
     board_dir = first.leaderboard_dir
     leaderboard.prepare_dir(board_dir)  # fail before training, not after
+    for runs_dir in sorted({c.runs_dir for c in configs}):
+        usable_dir(runs_dir, "--runs-dir")
     store = Store(first.store_url)
+    for runs_dir in sorted({c.runs_dir for c in configs}):
+        recover(runs_dir, store)
     units = plan(configs, store, first.rerun)
     print_suite_plan(suite, units, executor.name, executor.slots)
     results: list[Result] = []
@@ -296,7 +363,7 @@ def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: 
     datasets = sorted({b.dataset for b in suite.benchmarks})
     written = leaderboard.write([r for d in datasets for r in store.latest(dataset=d)],
                                 board_dir)
-    pages = {safe_name(d): d for d in datasets}
+    pages = {leaderboard.page_name(d, board_dir): d for d in datasets}
     for md in (p for p in written if p.suffix == ".md" and p.stem in pages):
         # each dataset's page says which of its results got worse in this run
         name = pages[md.stem]
@@ -307,8 +374,8 @@ def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: 
     report = board_dir / f"suite-{safe_name(suite.name)}.md"
     counts = {s.value: sum(r.status is s for r in results) for s in Status}
     ran = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing"
-    report.write_text(f"# Suite: {suite.name}\n\nLast run: {len(results)} job(s) ran "
-                      f"({ran}); leaderboards: "
+    write_text_atomic(report, f"# Suite: {suite.name}\n\nLast run: {len(results)} job(s) "
+                      f"ran ({ran}); leaderboards: "
                       + ", ".join(f"[{p.name}]({p.name})" for p in written if p.suffix == ".md")
                       + "\n\n" + to_markdown(found, compared))
     written.append(report)
@@ -325,7 +392,7 @@ def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: 
         err.print(f"harness: {len(found)} regression(s) (--fail-on-regression)",
                   markup=False, highlight=False)
         return EXIT_REGRESSION
-    return 0
+    return outcome(results)
 
 
 def export_command(store_url: str, path: Path, fmt: str, dataset: str | None) -> None:

@@ -132,6 +132,28 @@ def check_weights() -> list[Check]:
     return out
 
 
+def check_pretrained() -> Check:
+    """Whether each pretrained contender's weights are on disk, downloadable or missing."""
+    from harness.cli.commands import weights_context
+    from harness.contenders import get, list_contenders
+
+    context = weights_context()
+    states: dict[str, list[str]] = {"on disk": [], "downloadable": [], "missing": []}
+    first_missing = ""
+    for name in list_contenders("all"):
+        cls = get(name)
+        if not cls.pretrained or cls.unavailable() is not None:
+            continue
+        state, detail = cls.weights_status(context)
+        states[state].append(name)
+        first_missing = first_missing or (f"{name}: {detail}" if state == "missing" else "")
+    counts = ", ".join(f"{len(v)} {k}" for k, v in states.items())
+    if states["missing"]:
+        return Check("pretrained weights", WARN, f"{counts}; missing: "
+                     f"{', '.join(states['missing'][:6])}", first_missing)
+    return Check("pretrained weights", OK, counts)
+
+
 def run_checks() -> list[Check]:
     checks = [Check("python", OK if sys.version_info >= (3, 11) else FAIL,
                     sys.version.split()[0], "use Python 3.11 or newer")]
@@ -141,7 +163,7 @@ def run_checks() -> list[Check]:
     with ThreadPoolExecutor(1) as pool:
         probes = pool.submit(check_probes)
         checks += check_extras()
-        checks += [check_gpus(), *check_disk(), *check_weights()]
+        checks += [check_gpus(), *check_disk(), *check_weights(), check_pretrained()]
         checks += probes.result()
     return checks
 

@@ -135,6 +135,14 @@ class Contender:
         """
 
     @classmethod
+    def weights_status(cls, context: JobContext) -> tuple[str, str]:
+        """For a pretrained contender: ``("on disk" | "downloadable" | "missing", detail)``,
+        the detail saying where they are, where from, or which file to put where.
+        ``context`` gives the weights folder and whether the run is offline."""
+        return ("on disk", "no pretrained weights needed") if not cls.pretrained else (
+            "missing", "the contender does not say where its weights are")
+
+    @classmethod
     def unavailable(cls) -> str | None:
         """Why this contender cannot run here, with the fix; ``None`` when it can."""
         missing = cls.framework.missing(cls.requires)

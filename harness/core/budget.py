@@ -10,6 +10,7 @@ from harness.core.errors import HarnessError
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+MAX_SECONDS = 366 * 86400.0  # a year: beyond it a number is a typo, not a budget
 
 
 def parse_duration(text: str, what: str = "duration") -> float:
@@ -22,9 +23,11 @@ def parse_duration(text: str, what: str = "duration") -> float:
         units = [m.group(2) for m in _PART.finditer(raw)]
         if units == sorted(set(units), key="hms".index):
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(raw))
-    if seconds is None or seconds <= 0:
+    if seconds is None or not 0 < seconds <= MAX_SECONDS:  # 400 nines: inf, refused here
+        shown = text if len(str(text)) <= 40 else f"{str(text)[:37]}..."
         raise HarnessError(
-            f"invalid {what} {text!r}: use a positive duration like 90s, 30m or 1h30m"
+            f"invalid {what} {shown!r}: use a positive duration like 90s, 30m or 1h30m "
+            f"(at most {MAX_SECONDS // 86400:.0f} days)"
         )
     return seconds
 

@@ -7,8 +7,6 @@ the only configuration a contender gets: no contender reads the environment.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -72,13 +70,3 @@ class JobContext:
             values[f.name] = (Path(v) if v is not None else None) if f.name in paths else v
         values["gpu_ids"] = tuple(values.get("gpu_ids", ()))
         return cls(**values)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """``path`` holds either its old content or all of ``data``, never a part."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -18,6 +18,9 @@ class Status(StrEnum):
     TIMEOUT = "timeout"
     OOM = "oom"
     SKIPPED = "skipped"
+    #: not the contender's fault (a lost node, a job that could not be started): tried
+    #: again once, and never counted as a regression
+    INFRA = "infra"
 
 
 @dataclass(frozen=True)

@@ -160,18 +160,26 @@ def _sort_labels(values: set[str]) -> list[str]:
 
 def scan_csv(name: str, spec: str) -> Source:
     text, _, query = spec.partition("?")
+    if Path(spec).expanduser().is_file():  # a file whose name holds "?", with no options
+        text, query = spec, ""
     path = Path(text).expanduser()
     options = dict(parse_qsl(query, keep_blank_values=True))
     extra = set(options) - {"image", "label"}
     if extra:
         raise HarnessError(f"{name}: unknown option(s) {', '.join(sorted(extra))}: "
                            "csv:FILE?image=COLUMN&label=COLUMN")
+    rows: list[tuple[int, dict]] = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv.DictReader(fh, strict=True)  # an unclosed quote is an error
             columns = list(reader.fieldnames or [])
-            rows = [(reader.line_num, row) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            for row in reader:
+                rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        line = rows[-1][0] + 1 if rows else 2  # the row after the last one read whole
+        raise HarnessError(f"{path} line {line}: {exc} (an unclosed quote?): fix the CSV "
+                           "there") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise HarnessError(f"{name}: cannot read {path} ({exc}): pass csv:FILE with a "
                            "readable CSV file") from None
     if not columns:

@@ -20,12 +20,14 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.contenders import family_of
 from harness.core.config import RunConfig
 from harness.core.context import JOB_FILE, LOG_FILE, PHASE_FILE, RESULT_FILE, WORK_DIR, JobContext
 from harness.core.errors import HarnessError
+from harness.core.files import write_json_atomic
 from harness.core.jobs import Job, Result, Status
 
 POLL_SECONDS = 0.2
@@ -188,23 +190,21 @@ class Worker:
         return out
 
     def _killed(self, status: Status, message: str) -> Result:
-        return Result.for_job(
+        result = Result.for_job(
             self.job, status, message, family=family_of(self.job.contender),
             traceback_tail=_log_tail(self.jobdir / LOG_FILE),
             artifacts=str(self.jobdir), peak_rss_mb=self.peak_bytes / 2**20 or None,
-            **self._timings(),
+            started_at=_iso(self.started), finished_at=_iso(time.time()), **self._timings(),
         )
+        # the job folder is the source of truth: the row is there before the store has it
+        with contextlib.suppress(OSError):  # a folder removed or a full disk: the row goes on
+            write_json_atomic(self.jobdir / RESULT_FILE, result.to_dict())
+        return result
 
     def _collect(self, code: int) -> Result:
-        try:
-            row = json.loads((self.jobdir / RESULT_FILE).read_text())
-        except (OSError, ValueError):
-            row = None
-        if row is not None:
-            base = Result.for_job(self.job, Status(row.pop("status")),
-                                  family=row.pop("family", None) or family_of(self.job.contender))
-            known = set(base.__dataclass_fields__)
-            return replace(base, **{k: v for k, v in row.items() if k in known})
+        result = read_result(self.jobdir, self.job)
+        if result is not None:
+            return result
         if code == -signal.SIGKILL:
             return self._killed(
                 Status.OOM, "worker killed by SIGKILL from outside the harness "
@@ -217,6 +217,24 @@ class Worker:
         return self._killed(
             Status.ERROR, f"worker exited with code {code} and no result: {tail}"[:500]
         )
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+
+
+def read_result(jobdir: Path, job: Job | None = None) -> Result | None:
+    """The row a finished job left in its folder (``result.json``), or ``None``."""
+    try:
+        row = json.loads((jobdir / RESULT_FILE).read_text())
+        if job is None:
+            job = Job.from_dict(json.loads((jobdir / JOB_FILE).read_text())["job"])
+        status = Status(row.pop("status"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    base = Result.for_job(job, status, family=row.pop("family", None) or family_of(job.contender))
+    known = set(base.__dataclass_fields__) - {"job_key", "status"}
+    return replace(base, **{k: v for k, v in row.items() if k in known})
 
 
 def env_flag(*names: str) -> bool:

@@ -139,9 +139,9 @@ class RayExecutor:
         self.pending.remove(ref)
         try:
             return Result.from_dict(self.ray.get(ref))
-        except Exception as exc:  # the task itself failed: nodes lost past the retries
+        except Exception as exc:  # the task itself failed: nodes lost past Ray's retries
             reason = str(exc).strip().splitlines()[-1][:300] if str(exc) else repr(exc)
-            return Result.for_job(job, Status.ERROR, f"Ray task failed: {reason}",
+            return Result.for_job(job, Status.INFRA, f"Ray task failed: {reason}",
                                   family=family_of(job.contender))
 
     def phase(self, handle: Any) -> tuple[str, float] | None:

@@ -28,11 +28,13 @@ from harness.core.config import RunConfig
 from harness.core.errors import HarnessError
 from harness.core.jobs import Job, Result, Status
 from harness.execution.local import POLL_SECONDS
-from harness.store import Store, new_owner
+from harness.store import Store, StoreError, new_owner
 
 # how often the scheduler renews its claims on the jobs it runs
 RENEW_SECONDS = 30.0
 EXECUTORS = ("local", "ray")
+#: waits between tries of a store operation that failed (then the run stops taking jobs)
+STORE_RETRY_SECONDS = (0.5, 1.0, 2.0)
 
 
 class Reporter(Protocol):
@@ -116,6 +118,22 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
+class StoreFailed(HarnessError):
+    """The store stopped taking rows: the run stopped taking jobs; nothing finished is lost."""
+
+
+def _with_retries(call, *args) -> Any:
+    """``call(*args)``, tried again after 0.5, 1 and 2 s while the store fails."""
+    for wait in (*STORE_RETRY_SECONDS, None):
+        try:
+            return call(*args)
+        except StoreError:
+            if wait is None:
+                raise
+            time.sleep(wait)
+    return None
+
+
 def run(
     units: list[tuple[RunConfig, list[Job]]],
     store: Store,
@@ -126,31 +144,53 @@ def run(
     """Run every unit's jobs under its config; each row goes to ``store`` as it is known.
 
     A job another runner holds, or one that got a row from another runner since this
-    run began, is left to that runner: each job runs once.
+    run began, is left to that runner: each job runs once. A store that keeps failing
+    (after retries) stops the run from taking new jobs; the jobs under way finish into
+    their folders, and :class:`StoreFailed` says how to resume: the next run adds
+    their rows (:mod:`harness.execution.recovery`) instead of training them again.
     """
     reporter = reporter or SilentReporter()
     run_id = run_id or uuid.uuid4().hex[:12]
     pending = [(config, job) for config, jobs in units for job in jobs]
-    running: dict[int, tuple[Job, Any]] = {}
+    running: dict[int, tuple[Job, Any, RunConfig]] = {}
+    retried: set[str] = set()  # jobs already given their second chance
     results: list[Result] = []
     owner = new_owner()
     last_id = store.last_id()
     renewed = time.time()
     cancelled = False
+    failure: StoreError | None = None
+    kept = 0  # finished jobs whose rows wait in their folders for the next run
 
     def record(job: Job, result: Result) -> None:
+        nonlocal failure, kept
         result = replace(result, run_id=run_id)
-        store.add(result)
-        store.release(job.key, owner)  # only once the row is in
+        if failure is None:
+            try:
+                _with_retries(store.add, result)
+                _with_retries(store.release, job.key, owner)  # only once the row is in
+            except StoreError as exc:
+                failure = exc
+        if failure is not None:
+            kept += result.status is not Status.SKIPPED
         results.append(result)
         reporter.job_finished(job, result)
 
+    def infra(config: RunConfig, job: Job, result: Result) -> None:
+        """Not the contender's fault: the job is tried once more, then recorded."""
+        if job.key not in retried:
+            retried.add(job.key)
+            pending.append((config, job))  # last: whatever failed may have recovered
+            reporter.job_elsewhere(job, f"{result.message}; trying it once more")
+        else:
+            record(job, result)
+
     def take(job: Job) -> bool:
-        if not store.claim(job.key, owner):
+        if not _with_retries(store.claim, job.key, owner):
             reporter.job_elsewhere(job, "another runner is running it")
             return False
-        if store.added_since(job.key, last_id):
-            store.release(job.key, owner)
+        if _with_retries(store.added_since, job.key, last_id):
+            _with_retries(store.release, job.key, owner)
             reporter.job_elsewhere(job, "another runner has finished it")
             return False
         return True
@@ -158,23 +198,40 @@ def run(
     try:
         with _sigterm_as_interrupt():
             while pending or running:
-                while pending and executor.has_room(pending[0][0]):
+                while failure is None and pending and executor.has_room(pending[0][0]):
                     config, job = pending.pop(0)
-                    if not take(job):
-                        continue
+                    try:
+                        if not take(job):
+                            continue
+                    except StoreError as exc:
+                        failure = exc
+                        pending.insert(0, (config, job))
+                        break
                     why = get(job.contender).unavailable()
                     if why is not None:
                         record(job, Result.for_job(job, Status.SKIPPED, why,
                                                    family=family_of(job.contender)))
                         continue
-                    handle = executor.submit(job, config)
-                    running[id(handle)] = (job, handle)
+                    try:
+                        handle = executor.submit(job, config)
+                    except OSError as exc:  # no folder, no process: the machine's fault
+                        infra(config, job, Result.for_job(
+                            job, Status.INFRA, f"could not start the job: {exc}",
+                            family=family_of(job.contender)))
+                        continue
+                    running[id(handle)] = (job, handle, config)
                     reporter.job_started(job)
+                if failure is not None and not running:
+                    break
                 time.sleep(POLL_SECONDS)
-                if time.time() - renewed > RENEW_SECONDS:
-                    store.renew([job.key for job, _ in running.values()], owner)
+                if failure is None and time.time() - renewed > RENEW_SECONDS:
+                    try:
+                        _with_retries(store.renew, [r[0].key for r in running.values()],
+                                      owner)
+                    except StoreError as exc:
+                        failure = exc
                     renewed = time.time()
-                for key, (job, handle) in list(running.items()):
+                for key, (job, handle, config) in list(running.items()):
                     result = executor.poll(handle)
                     if result is None:
                         phase = executor.phase(handle)
@@ -182,18 +239,27 @@ def run(
                             reporter.job_phase(job, *phase)
                         continue
                     del running[key]
-                    record(job, result)
+                    if result.status is Status.INFRA:
+                        infra(config, job, result)
+                    else:
+                        record(job, result)
     except KeyboardInterrupt:
-        for _job, handle in running.values():  # SIGTERM first: a moment to clean up
+        for _job, handle, _config in running.values():  # SIGTERM first: time to clean up
             executor.cancel(handle, grace=2.0)
         cancelled = True
         raise Interrupted(len(results)) from None
     finally:
-        for job, handle in running.values():
+        for job, handle, _config in running.values():
             if not cancelled:  # a broken harness: stop the jobs all the same
                 with contextlib.suppress(Exception):
                     executor.cancel(handle)
             with contextlib.suppress(Exception):  # the lease expires anyway
                 store.release(job.key, owner)
         executor.close()
+    if failure is not None:
+        raise StoreFailed(
+            f"{failure} · {kept} finished job(s) are kept in their job folders and "
+            f"{len(pending)} were not started: run the same command again once the store "
+            "works; finished jobs are added from their folders, not trained again"
+        )
     return results

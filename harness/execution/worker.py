@@ -33,8 +33,8 @@ from harness.core.context import (
     RESULT_FILE,
     WORK_DIR,
     JobContext,
-    write_json_atomic,
 )
+from harness.core.files import write_json_atomic
 
 
 def _phase(jobdir: Path, name: str) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.core.files import write_text_atomic, write_with
+
 DPI = 72  # small committed PNGs: tens of KB each
 MANIFEST = ".figures.json"
 #: part of every cache key: bump it when a drawing changes, so old PNGs are redrawn
@@ -87,7 +89,7 @@ class FigureCache:
                     self.drawn += 1
         if self.drawn:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.known, indent=0, sort_keys=True))
+            write_text_atomic(self.path, json.dumps(self.known, indent=0, sort_keys=True))
 
 
 def plain(text: object, limit: int = 0) -> str:
@@ -97,8 +99,11 @@ def plain(text: object, limit: int = 0) -> str:
 
 
 def _save(fig, path: Path) -> None:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    _plt().close(fig)
+    try:  # whole or not at all: a full disk leaves no truncated PNG behind
+        write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight",
+                                                 format="png"))
+    finally:
+        _plt().close(fig)
 
 
 def pareto_front(xs: list[float], ys: list[float]) -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 import math
 import tomllib
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.core.budget import format_duration
+from harness.core.errors import HarnessError
+from harness.core.files import usable_dir, write_text_atomic, write_with
 from harness.core.jobs import Result, Status
 from harness.core.names import safe_name
 from harness.reporting.markdown import csv_safe, md_escape, md_table
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 GROUP = ["dataset", "budget_seconds", "gpus", "max_train_per_class"]
+PAGES_FILE = ".pages.json"  # page name -> dataset, so that two datasets never share one
 OVER_BUDGET = 1.05
 
 
@@ -262,24 +266,43 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
 
 def prepare_dir(directory: Path) -> None:
     """Create the leaderboard folder, or say in one line why it cannot be used."""
-    from harness.core.errors import HarnessError
+    usable_dir(directory, "--leaderboard-dir")
 
-    if directory.exists() and not directory.is_dir():
-        raise HarnessError(
-            f"leaderboard dir {directory} is a file: pass --leaderboard-dir with a folder"
-        )
+
+def page_name(dataset: str, directory: Path) -> str:
+    """The file name (no suffix) of ``dataset``'s page in ``directory``, unique there.
+
+    ``folder:/data/pets`` must not become a path: the safe name. Where another dataset
+    already has that name here (``folder:a_b`` and ``folder:a/b``), a short hash of the
+    full name keeps them apart; ``.pages.json`` remembers who came first.
+    """
+    known_file = directory / PAGES_FILE
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HarnessError(
-            f"cannot create leaderboard dir {directory}: {exc.strerror}; "
-            "pass --leaderboard-dir with a writable folder"
-        ) from None
+        known = json.loads(known_file.read_text())
+    except (OSError, ValueError):
+        known = {}
+    safe = safe_name(dataset)
+    if known.get(safe, dataset) != dataset:
+        safe = safe_name(dataset, unique=True)
+    if known.get(safe) != dataset:
+        known[safe] = dataset
+        write_text_atomic(known_file, json.dumps(known, indent=1, sort_keys=True))
+    return safe
 
 
 def write(results: list[Result], directory: Path) -> list[Path]:
     """Write ``<dataset>.md`` and ``<dataset>.csv`` for every dataset in ``results``,
-    the figures in ``<dataset>/`` and the index ``README.md``."""
+    the figures in ``<dataset>/`` and the index ``README.md``; a full disk is one line
+    (every file is written whole or not at all)."""
+    try:
+        return _write(results, directory)
+    except OSError as exc:
+        raise HarnessError(f"cannot write the leaderboards in {directory}: {exc.strerror}; "
+                           "free space (the pages are rewritten from the store by "
+                           "`harness leaderboard`) or pass --leaderboard-dir") from None
+
+
+def _write(results: list[Result], directory: Path) -> list[Path]:
     from harness.reporting.figures import FigureCache
     from harness.reporting.report import group_figures, write_index
 
@@ -289,8 +312,7 @@ def write(results: list[Result], directory: Path) -> list[Path]:
         rows = [r for r in results if r.dataset == dataset]
         table = rank(rows)
         env = next((r.environment for r in reversed(rows) if r.environment), {})
-        # folder:/data/pets must not become a path: one safe file name per dataset
-        safe = safe_name(dataset)
+        safe = page_name(dataset, directory)
         md, csv = directory / f"{safe}.md", directory / f"{safe}.csv"
         sections, cache = {}, FigureCache(directory / safe)
         for keys, g in table.groupby(GROUP, sort=False, dropna=False):
@@ -298,8 +320,9 @@ def write(results: list[Result], directory: Path) -> list[Path]:
                                               r.max_train_per_class or 0) == keys[1:]]
             sections[keys] = group_figures(dataset, keys, g, group_rows, cache, safe)
         cache.save(prune=True)
-        md.write_text(to_markdown(dataset, table, env, csv_name=csv.name, sections=sections))
-        csv_safe(table).to_csv(csv, index=False)
+        write_text_atomic(md, to_markdown(dataset, table, env, csv_name=csv.name,
+                                          sections=sections))
+        write_with(csv, lambda tmp, table=table: csv_safe(table).to_csv(tmp, index=False))
         written += [md, csv]
     written.append(write_index(directory))
     return written

@@ -80,8 +80,8 @@ def find_regressions(new: list[Result], history: list[Result]) -> list[Regressio
     found: list[Regression] = []
     for r in new:
         before = previous_ok.get(r.job_key)
-        if before is None:
-            continue  # a new job: nothing to compare with
+        if before is None or r.status is Status.INFRA:
+            continue  # a new job, or the machine's fault: nothing to compare
         threshold = noise_threshold(spread[_group(r)])
         prev = before.test_accuracy * 100
         ok = r.status is Status.OK and r.test_accuracy is not None

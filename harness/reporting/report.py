@@ -24,6 +24,7 @@ from harness.core.context import (
     PREDICTIONS_FILE,
     RESULT_FILE,
 )
+from harness.core.files import write_text_atomic
 from harness.core.jobs import Result, Status
 from harness.core.names import safe_name
 from harness.reporting import figures as fig
@@ -321,7 +322,7 @@ def job_page(jobdir: Path, out_dir: Path | None = None) -> Path:
             lines += [f"## {heading}", "", *blocks[kind], ""]
     cache.save(prune=True)
     page = out_dir / "report.md"
-    page.write_text("\n".join(lines))
+    write_text_atomic(page, "\n".join(lines))
     return page
 
 
@@ -374,5 +375,5 @@ def write_index(directory: Path) -> Path:
            "full table, the significance tests and the figures.", ""]
     out += [md_table(["Dataset", "Best per budget"], rows) if rows else "No pages yet.", ""]
     path = directory / "README.md"
-    path.write_text("\n".join(out))
+    write_text_atomic(path, "\n".join(out))
     return path

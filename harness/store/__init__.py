@@ -8,6 +8,6 @@ Imports only :mod:`harness.core`.
 """
 
 from harness.store.claims import LEASE_SECONDS, new_owner, owner_alive
-from harness.store.database import Store, redact
+from harness.store.database import Store, StoreError, redact
 
-__all__ = ["LEASE_SECONDS", "Store", "new_owner", "owner_alive", "redact"]
+__all__ = ["LEASE_SECONDS", "Store", "StoreError", "new_owner", "owner_alive", "redact"]

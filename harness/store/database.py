@@ -12,6 +12,8 @@ taken over when it expires, at once if its runner was on this machine and is gon
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from pathlib import Path
 
@@ -19,15 +21,101 @@ from harness.core.errors import HarnessError
 from harness.core.jobs import Result, Status
 from harness.store.claims import LEASE_SECONDS, owner_alive
 
+#: query parameters whose values are secrets (``?password=``, ``?sslpassword=``, tokens)
+SECRET_KEYS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+
 
 def redact(url: str) -> str:
-    """The URL with its password masked, for anything a person or a file may see."""
+    """The URL with its password masked, in the user part and in the query string
+    alike, for anything a person or a file may see."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        query = {k: ("***" if any(s in k.lower() for s in SECRET_KEYS) else v)
+                 for k, v in parsed.query.items()}
+        shown = parsed.set(query=query).render_as_string(hide_password=True)
+        return shown.replace("%2A%2A%2A", "***")
     except Exception:
         return "<unparseable store URL>"
+
+
+class StoreError(HarnessError):
+    """The store failed (damaged, full, its server gone): one line naming the fix."""
+
+
+DAMAGED_FIX = ("restore it from a backup, or move it away to start a new store (finished "
+               "job folders under --runs-dir are added to the new one)")
+
+
+def _fix_for(reason: str, url: str) -> str:
+    text = reason.lower()
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return DAMAGED_FIX
+    if "full" in text or "no space" in text:
+        return ("free space on its disk, or pass another --store; run the same command "
+                "again afterwards (finished jobs are kept in their folders)")
+    if url.startswith("sqlite"):
+        return "check the file and its folder, or pass another --store"
+    return "check that its server is up and reachable, or pass another --store"
+
+
+def store_error(exc: BaseException, url: str, doing: str) -> StoreError:
+    """One line for a database error: what failed, on which store, and the fix."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+    return StoreError(f"store {redact(url)} failed while {doing}: {reason}; "
+                      f"{_fix_for(reason, url)}")
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse, before writing anything, a file that is no harness store: another
+    application's SQLite file, a damaged one, or one truncated to nothing."""
+    import sqlite3
+
+    if not path.exists():
+        return  # a new store
+    if path.is_dir():
+        raise HarnessError(f"store {path} is a folder: pass --store with a file path")
+    if path.stat().st_size == 0:
+        raise HarnessError(f"store {path} is an empty file (0 bytes: never a store, or "
+                           "truncated): delete it to start a new store, or pass another "
+                           "--store")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            tables = {n for (n,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(results)")}
+            (verdict,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        verdict = " ".join(str(verdict).replace("*", "").split())  # one line
+        raise HarnessError(f"store {path} is damaged ({verdict}): {DAMAGED_FIX}")
+    if tables and not {"job_key", "payload"} <= columns:
+        shown = ", ".join(sorted(tables)[:5])
+        raise HarnessError(f"{path} is not a harness store (its tables: {shown}): pass "
+                           "--store with another file; nothing was written to this one")
+
+
+def _guarded(doing: str):
+    """A Store method whose database errors become one :class:`StoreError` line."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                import sqlalchemy as sa
+
+                if isinstance(exc, sa.exc.SQLAlchemyError | OSError):
+                    raise store_error(exc, self.url, doing) from None
+                raise
+
+        return guarded
+
+    return wrap
 
 
 class Store:
@@ -52,6 +140,7 @@ class Store:
                     f"cannot create the store's folder {path.parent}: {exc.strerror}; "
                     "pass --store with a writable path"
                 ) from None
+            check_sqlite_file(path)  # before anything is written to it (WAL included)
         kwargs = {"connect_args": {"timeout": 30}} if parsed.get_backend_name() == "sqlite" else {}
         try:
             self.engine = sa.create_engine(parsed, **kwargs)
@@ -106,11 +195,13 @@ class Store:
                     raise
                 meta.create_all(self.engine)
         except Exception as exc:
-            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            fix = ("pass --store with a writable location" if parsed.get_backend_name() == "sqlite"
-                   else "check that its server is up and reachable, or pass another --store")
+            reason = (str(getattr(exc, "orig", exc)).splitlines() or [type(exc).__name__])[0]
+            fix = _fix_for(reason, url)
+            if parsed.get_backend_name() == "sqlite" and fix.startswith("check the file"):
+                fix = "pass --store with a writable location"
             raise HarnessError(f"cannot open store {redact(url)}: {reason}; {fix}") from None
 
+    @_guarded("adding a row")
     def add(self, result: Result) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -123,6 +214,7 @@ class Store:
 
     # -- claims: one runner per job ------------------------------------------------
 
+    @_guarded("claiming a job")
     def claim(self, key: str, owner: str, lease_seconds: float = LEASE_SECONDS) -> bool:
         """Take the job ``key`` for ``owner``; ``False`` while another live runner holds it."""
         import sqlalchemy as sa
@@ -152,6 +244,7 @@ class Store:
                 return taken.rowcount == 1
         return False
 
+    @_guarded("renewing claims")
     def renew(self, keys: list[str], owner: str, lease_seconds: float = LEASE_SECONDS) -> None:
         if not keys:
             return
@@ -160,11 +253,13 @@ class Store:
             conn.execute(t.update().where(t.c.job_key.in_(keys), t.c.owner == owner)
                          .values(expires=time.time() + lease_seconds))
 
+    @_guarded("releasing a claim")
     def release(self, key: str, owner: str) -> None:
         t = self.claims
         with self.engine.begin() as conn:
             conn.execute(t.delete().where(t.c.job_key == key, t.c.owner == owner))
 
+    @_guarded("reading rows")
     def last_id(self) -> int:
         """The newest row's id (0 when empty): rows after it were added since."""
         import sqlalchemy as sa
@@ -172,6 +267,7 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(self.table.c.id))).scalar() or 0
 
+    @_guarded("reading rows")
     def added_since(self, key: str, last_id: int) -> bool:
         """Whether a row of ``key`` was added after row ``last_id`` (by another runner)."""
         import sqlalchemy as sa
@@ -185,6 +281,7 @@ class Store:
         """Keys whose latest row is ``ok``: the jobs a re-run skips."""
         return {r.job_key for r in self.latest(keys=keys) if r.status is Status.OK}
 
+    @_guarded("reading rows")
     def latest(self, dataset: str | None = None, keys: list[str] | None = None) -> list[Result]:
         """The latest row of each job key, oldest first."""
         import sqlalchemy as sa
@@ -199,6 +296,7 @@ class Store:
         with self.engine.connect() as conn:
             return [Result.from_dict(p) for (p,) in conn.execute(query)]
 
+    @_guarded("reading rows")
     def all_rows(self) -> list[Result]:
         import sqlalchemy as sa
 
@@ -206,6 +304,7 @@ class Store:
             rows = conn.execute(sa.select(self.table.c.payload).order_by(self.table.c.id))
             return [Result.from_dict(p) for (p,) in rows]
 
+    @_guarded("reading rows")
     def history(self, keys: list[str]) -> list[Result]:
         """Every row of these job keys, oldest first (regressions compare with them)."""
         import sqlalchemy as sa
@@ -215,6 +314,7 @@ class Store:
         with self.engine.connect() as conn:
             return [Result.from_dict(p) for (p,) in conn.execute(query)]
 
+    @_guarded("reading rows")
     def datasets(self) -> list[str]:
         import sqlalchemy as sa
 

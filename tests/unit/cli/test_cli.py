@@ -76,7 +76,7 @@ def test_doctor_reports_every_area(tmp_path):
     done = run_cli(["doctor"], tmp_path, timeout=600)
     assert done.returncode in (0, 1)
     for area in ("python", "extra [keras]", "TensorFlow", "torch", "GPUs", "free disk",
-                 "dataset cache"):
+                 "dataset cache", "pretrained weights"):
         assert area in done.stdout, (area, done.stdout)
 
 
@@ -88,3 +88,20 @@ def test_leaderboard_dir_that_is_a_file_fails_before_training(tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "--leaderboard-dir" in done.stderr
     assert (tmp_path / "boards").read_text() == "keep me"
     assert not (tmp_path / "results" / "runs").exists()  # nothing trained for nothing
+
+
+def test_contenders_say_whether_pretrained_weights_are_there(tmp_path, keras_transfer_weights):
+    pytest.importorskip("tensorflow")
+    keras_home = str(tmp_path / "keras")  # an empty Keras cache
+    offline = run_cli(["contenders", "mobilenet-frozen"], tmp_path, HARNESS_OFFLINE="1",
+                      KERAS_HOME=keras_home)
+    assert offline.returncode == 0, offline.stderr
+    text = offline.stdout
+    assert "(missing)" in text and "no: weights" in text and "mobilenet_1_0_224_tf_no_top" in text
+    given = run_cli(["contenders", "mobilenet-frozen", "--weights-dir",
+                     str(keras_transfer_weights)], tmp_path, HARNESS_OFFLINE="1",
+                    KERAS_HOME=keras_home)
+    assert "(on disk)" in given.stdout and "no:" not in given.stdout
+    online = run_cli(["contenders", "mobilenet-frozen"], tmp_path, KERAS_HOME=keras_home,
+                     HF_HUB_OFFLINE="0")  # says what would happen; downloads nothing
+    assert "(downloadable)" in online.stdout

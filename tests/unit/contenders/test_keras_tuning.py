@@ -70,8 +70,11 @@ def test_a_tuner_given_20s_stops_in_time_with_its_best_model(name, tmp_path):
     best = max(float(t["val_accuracy"] or 0) for t in trials)
     assert facts["best"] is None or facts["best"] >= best - 1e-9
     assert any("trials" in n for n in facts["notes"]), facts["notes"]
-    if name == "optuna-tpe":  # the study is in the store, under the job's name
+    if name == "optuna-tpe":  # the study is beside the SQLite store, under the job's name
         import optuna
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
 
-        (study,) = optuna.get_all_study_summaries(store)
+        journal = JournalStorage(JournalFileBackend(f"{tmp_path / 'store.sqlite'}.optuna-journal"))
+        (study,) = optuna.get_all_study_summaries(journal)
         assert study.study_name == "optuna-tpe/job" and study.n_trials == len(trials)

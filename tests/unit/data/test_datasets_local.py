@@ -156,6 +156,8 @@ def _csv(tmp_path: Path, text: str) -> Path:
     ("image,kind\nimgs/cat/0.jpg,cat\n", "",
      r"has no label column .* pass csv:FILE\?label=COLUMN"),
     ("image,label\nimgs/cat/0.jpg,cat\nimgs/cat/1.png,cat\n", "", "has only 'cat' as class"),
+    ('image,label\nimgs/cat/0.jpg,"cat\nimgs/dog/0.jpg,dog\n', "",
+     r"line 2: unexpected end of data \(an unclosed quote\?\)"),
 ])
 def test_bad_csvs_are_clear_errors(text, spec_suffix, fragment, tmp_path):
     path = _csv(tmp_path, text)
@@ -199,3 +201,10 @@ def test_run_on_a_folder_of_real_images_end_to_end(tmp_path):
                    "--contenders", "sklearn-logreg"], tmp_path, **env)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith("harness: error:") and "is not a folder" in bad.stderr
+
+
+def test_a_csv_whose_name_holds_a_question_mark(tmp_path):
+    path = _csv(tmp_path, "image,label\n" + "".join(
+        f"imgs/{c}/{i}.{'png' if i % 2 else 'jpg'},{c}\n" for c in COLORS for i in range(2)))
+    odd = path.rename(tmp_path / "what?.csv")
+    assert load_dataset(f"csv:{odd}").num_classes == len(COLORS)

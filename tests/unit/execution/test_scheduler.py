@@ -112,3 +112,52 @@ def test_address_is_only_for_ray():
 
     with pytest.raises(HarnessError, match="--address is for --executor ray"):
         scheduler.make_executor("local", address="127.0.0.1:6379")
+
+
+class FlakyExecutor(FakeExecutor):
+    """Cannot start the first job once (a full disk); the second job's node is always lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def submit(self, job, config):
+        if job.seed == 0 and job.contender == "sklearn-logreg" and not self.refused:
+            self.refused += 1
+            raise OSError(28, "No space left on device")
+        return super().submit(job, config)
+
+    def poll(self, job):
+        result = super().poll(job)
+        if result is not None and job.seed == 1 and job.contender == "sklearn-logreg":
+            return Result.for_job(job, Status.INFRA, "Ray task failed: node lost",
+                                  family="test")
+        return result
+
+
+def test_the_machine_s_failures_are_tried_once_more_then_recorded_as_infra(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    config = _config()
+    jobs = config.jobs()
+    executor = FlakyExecutor()
+    scheduler.run([(config, jobs)], store, executor)
+    rows = {(r.contender, r.seed): r.status for r in store.latest()}
+    assert rows[("sklearn-logreg", 0)] is Status.OK  # started on its second try
+    assert rows[("sklearn-logreg", 1)] is Status.INFRA  # lost twice: recorded as such
+    lost = next(j for j in jobs if j.seed == 1 and j.contender == "sklearn-logreg")
+    assert executor.submitted.count(lost.key) == 2
+    assert len(store.all_rows()) == len(jobs)  # one row per job, retries included
+
+
+def test_an_infra_row_is_never_a_regression():
+    from harness.core.jobs import Job
+    from harness.reporting.regressions import find_regressions
+
+    job = Job("digits", "keras-shallow", 0, 1, 0, 5.0)
+    before = Result.for_job(job, Status.OK, family="keras-cnn", test_accuracy=0.99,
+                            run_id="old")
+    now = Result.for_job(job, Status.INFRA, "Ray task failed", family="keras-cnn",
+                         run_id="new")
+    failed = Result.for_job(job, Status.ERROR, "boom", family="keras-cnn", run_id="new")
+    assert find_regressions([now], [before, now]) == []
+    assert len(find_regressions([failed], [before, failed])) == 1

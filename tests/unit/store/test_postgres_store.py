@@ -14,13 +14,17 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import harness_env, run_cli
 
 PASSWORD = "pg-S3cret-7xQ"
 
@@ -41,8 +45,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """The test's private PostgreSQL: its URL, and a way to stop and start it."""
+
+    url: str
+    start: Callable[[], None]
+    stop: Callable[[], None]
+
+
 @pytest.fixture(scope="module")
-def postgres_url():
+def postgres():
     pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
     bindir = _bindir()
     if bindir is None or not (bindir / "pg_ctl").exists():
@@ -69,18 +82,26 @@ def postgres_url():
 
     pg(str(bindir / "initdb"), "-D", str(data), "-U", "harness", f"--pwfile={pwfile}",
        "--auth=scram-sha-256", "-E", "UTF8", "--no-sync")
-    pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
-       "-t", "60", "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-       "start")
+    def start() -> None:
+        pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
+           "-t", "60", "-o",
+           f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def stop() -> None:
+        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+
+    start()
     try:
-        yield f"postgresql+psycopg://harness:{PASSWORD}@127.0.0.1:{port}/postgres"
+        yield Server(f"postgresql+psycopg://harness:{PASSWORD}@127.0.0.1:{port}/postgres",
+                     start, stop)
     finally:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
                         "-w", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_suite_writes_resumes_and_reads_back_from_postgresql(tmp_path, postgres_url):
+def test_suite_writes_resumes_and_reads_back_from_postgresql(tmp_path, postgres):
+    postgres_url = postgres.url
     suite = tmp_path / "suite.yml"
     # the URL (and its password) comes from the environment, not from the file
     suite.write_text("name: team\nstore: ${TEAM_DB}\ndatasets: [digits]\n"
@@ -122,3 +143,61 @@ def test_suite_writes_resumes_and_reads_back_from_postgresql(tmp_path, postgres_
              for p in d.rglob("*") if p.suffix in (".md", ".csv")]
     assert not [s for s in seen if PASSWORD in s], "the store's password was shown"
     assert "harness:***@127.0.0.1" in first.stdout  # the URL is shown, masked
+
+
+def _rows(url: str) -> list[tuple[str, str]]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                sa.text("SELECT job_key, status FROM results ORDER BY id")).all()]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.faults
+def test_postgresql_stopped_mid_run_loses_no_finished_row(tmp_path, postgres, tally):
+    """The server stops after the first row: the run stops taking jobs and says how to
+    resume in one line; the job that finished meanwhile is added on the next run, not
+    trained again; every job ends in the store once."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres.url)
+    with engine.begin() as conn:  # this test's jobs only
+        conn.execute(sa.text("DELETE FROM results"))
+    engine.dispose()
+    suite = tmp_path / "suite.yml"
+    suite.write_text("name: outage\nstore: ${TEAM_DB}\ndatasets: [digits]\n"
+                     "contenders: [test-sleep]\nbudgets: [3s]\nseeds: 3\n"
+                     "max_train_per_class: 10\n")
+    env = harness_env(TEAM_DB=postgres.url, HARNESS_TEST_SLEEP="1")
+    runner = subprocess.Popen([sys.executable, "-m", "harness", "suite", "run", "suite.yml"],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    stop = time.monotonic() + 120
+    while not _rows(postgres.url) and time.monotonic() < stop:
+        time.sleep(0.2)
+    before = _rows(postgres.url)
+    assert len(before) == 1
+    tally.fault("PostgreSQL stopped mid-run")
+    postgres.stop()
+    try:
+        out, err = runner.communicate(timeout=180)
+    finally:
+        postgres.start()
+    lines = err.strip().splitlines()
+    assert runner.returncode == 1, (out, err)
+    assert lines[-1].startswith("harness: error: store ") and "Traceback" not in err, err
+    assert "run the same command again" in lines[-1] and PASSWORD not in out + err
+
+    again = run_cli(["suite", "run", "suite.yml"], tmp_path, TEAM_DB=postgres.url)
+    assert again.returncode == 0, again.stderr
+    assert "Recovered 1 finished job(s)" in again.stdout, again.stdout
+    after = _rows(postgres.url)
+    assert tally.rows(before, after) == 0
+    keys = [k for k, _ in after]
+    assert len(keys) == 3 and len(set(keys)) == 3 and {s for _, s in after} == {"ok"}
+    # the recovered job kept its first training: its folder was not trained again
+    assert "1 already done" not in again.stdout and "3 job(s): 2 already done" in again.stdout

@@ -1,0 +1,81 @@
+"""Files written whole or not at all, and folders checked before anything runs.
+
+A full disk or a killed process must never leave a truncated page, figure or result:
+everything the harness writes goes to a temporary sibling first and is renamed into
+place, so a reader sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError
+
+#: what a folder that jobs or pages go to must have free before a run starts
+MIN_FREE_BYTES = 64 * 2**20
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; renamed onto ``path`` on success."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_with(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` then rename: for writers that take a path (pandas, matplotlib)."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """``path`` holds either its old content or all of ``data``, flushed to disk."""
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def usable_dir(path: Path, flag: str, min_free: int = MIN_FREE_BYTES) -> Path:
+    """Create ``path`` if need be, or say in one line why it cannot take files.
+
+    Checked before anything runs: a folder that is a file, cannot be made, is not
+    writable or is (nearly) full is refused naming ``flag``, the option to change.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HarnessError(f"{flag} {path} is a file: pass {flag} with a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"cannot create {flag} {path}: {exc.strerror}; "
+                           f"pass {flag} with a writable folder") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise HarnessError(f"{flag} {path} is not writable: pass {flag} with a writable "
+                           "folder")
+    free = shutil.disk_usage(path).free
+    if free < min_free:
+        raise HarnessError(f"{flag} {path} has {free / 2**20:.0f} MiB free, less than the "
+                           f"{min_free / 2**20:.0f} MiB a run needs: free space or pass "
+                           f"{flag} on another disk")
+    return path
