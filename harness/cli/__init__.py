@@ -45,6 +45,8 @@ def _click_option(option: Option, override: bool = False):
         kwargs["type"] = click.IntRange(min=int(option.low))
     elif option.kind == "float":
         kwargs["type"] = click.FloatRange(min=option.low)
+        # click takes inf and nan as numbers: the table's parser refuses them
+        kwargs["callback"] = lambda ctx, param, value: option.parse(value)
     elif option.kind == "choice":
         kwargs["type"] = click.Choice(list(option.choices))
     elif option.kind == "path":

@@ -131,11 +131,11 @@ def run_command(config: RunConfig) -> int:
     executor = make_executor(config.executor, config.ray_address, config.cpus_per_job)
     executor.check([config])
     leaderboard.prepare_dir(config.leaderboard_dir)
-    usable_dir(config.runs_dir, "--runs-dir")
     # download and decode once, here where the progress bar shows, before any job starts
     prepare_dataset(config.dataset, config.data_dir, folds=config.folds,
                     max_per_class=config.max_train_per_class)
     store = Store(config.store_url)
+    usable_dir(config.runs_dir, "--runs-dir")  # after the store: a bad store makes no folder
     recover(config.runs_dir, store)
     [unit] = plan([config], store, config.rerun)
     print_plan(config, unit.jobs, unit.todo, executor.slots(config))
@@ -332,10 +332,9 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
     executor.check(configs)
     board_dir = first.leaderboard_dir
     leaderboard.prepare_dir(board_dir)  # fail before training, not after
-    for runs_dir in sorted({c.runs_dir for c in configs}):
-        usable_dir(runs_dir, "--runs-dir")
     store = Store(first.store_url)
     for runs_dir in sorted({c.runs_dir for c in configs}):
+        usable_dir(runs_dir, "--runs-dir")
         recover(runs_dir, store)
     units = plan(configs, store, first.rerun)
     print_suite_plan(suite, units, executor.name, executor.slots)

@@ -91,8 +91,12 @@ def family_of(name: str) -> str:
 def list_contenders(pattern: str = "*") -> list[str]:
     """Registered names matching a comma list of names or wildcards (``keras-*``)."""
     load_plugins()
+    parts = [p.strip() for p in pattern.split(",") if p.strip()]
+    if not parts:
+        raise HarnessError(f"unknown contender {pattern!r}: name one, or a wildcard "
+                           "('keras-*', 'all'); `harness contenders` lists them")
     names: list[str] = []
-    for part in filter(None, (p.strip() for p in pattern.split(","))):
+    for part in parts:
         if part in ("all", "*"):
             hits = sorted(_REGISTRY)
         elif any(c in part for c in "*?["):

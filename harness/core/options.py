@@ -22,6 +22,7 @@ from harness.core.budget import parse_duration
 from harness.core.errors import HarnessError
 
 DEFAULT_STORE = "sqlite:///results/harness.sqlite"
+MAX_SIZE = 2**60  # an exbibyte: beyond it a size is a typo
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
                "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40,
@@ -32,9 +33,12 @@ def parse_size(text: str, what: str = "size") -> int:
     """Bytes in ``512M``, ``8G``, ``1.5GiB`` (binary units) or a bare number of bytes."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
     unit = match.group(2).lower() if match else None
-    if match is None or unit not in _SIZE_UNITS or float(match.group(1)) <= 0:
-        raise HarnessError(f"invalid {what} {text!r}: use a positive size like 512M or 8G")
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    size = float(match.group(1)) * _SIZE_UNITS[unit] if match and unit in _SIZE_UNITS else 0
+    if not 0 < size <= MAX_SIZE:  # 400 nines are inf: refused here, not an OverflowError
+        shown = text if len(str(text)) <= 40 else f"{str(text)[:37]}..."
+        raise HarnessError(f"invalid {what} {shown!r}: use a positive size like 512M or 8G "
+                           "(at most 1 EiB)")
+    return int(size)
 
 
 # -- kinds of value: how each is read and checked ---------------------------------------

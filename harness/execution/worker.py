@@ -11,6 +11,7 @@ which phase is under way, so that each phase gets its own time cap.
 from __future__ import annotations
 
 import csv
+import faulthandler
 import json
 import os
 import random
@@ -128,7 +129,13 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         stage = "fit"
         _phase(jobdir, "train")
         budget = Budget(job.budget_seconds, gpus=job.gpus)
-        report = contender.fit(train, val, budget, context)
+        # a fit still running well past its deadline leaves every thread's stack in
+        # worker.log: where a contender overruns its budget, the log says where
+        faulthandler.dump_traceback_later(job.budget_seconds * 1.05 + 5, exit=False)
+        try:
+            report = contender.fit(train, val, budget, context)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         row["train_seconds"] = budget.elapsed()
         best = report.best()
         row["time_to_best_seconds"] = best.elapsed_seconds if best else None

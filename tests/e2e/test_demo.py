@@ -22,7 +22,11 @@ def test_demo_ranks_both_contenders_and_keras_shallow_reaches_97(tmp_path):
         table = {r["contender"]: r for r in csv.DictReader(fh)}
     keras = table["keras-shallow"]
     assert float(keras["test_accuracy"]) >= 97.0
-    assert float(keras["train_seconds"]) <= 60 * 1.05
+    if float(keras["train_seconds"]) > 60 * 1.05:  # the worker's log has the stacks then
+        logs = [p.read_text(errors="replace")[-6000:]
+                for p in (tmp_path / "results/runs").glob("*/worker.log")]
+        raise AssertionError(f"keras-shallow trained {keras['train_seconds']} s on 60 s: "
+                             + "\n".join(logs))
     for row in table.values():
         assert float(row["latency_p50_ms"]) > 0 and float(row["throughput_per_s"]) > 0
         assert row["rank"] in ("1", "2")

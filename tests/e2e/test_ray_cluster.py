@@ -110,7 +110,7 @@ def _pids(runs: Path) -> dict[str, int]:
     return out
 
 
-def test_a_lost_node_s_job_runs_again_elsewhere_and_each_job_is_stored_once(tmp_path):
+def test_a_lost_node_s_job_runs_again_elsewhere_and_each_job_is_stored_once(tmp_path, tally):
     # two 15 s jobs, one per node; each sleeps until its deadline (HARNESS_TEST_SLEEP)
     env = {"HARNESS_TEST_SLEEP": "1"}
     with cluster(tmp_path, **env) as (address, node):
@@ -124,6 +124,7 @@ def test_a_lost_node_s_job_runs_again_elsewhere_and_each_job_is_stored_once(tmp_
             assert runner.poll() is None, runner.communicate()
             time.sleep(0.5)
         assert len(before) == 2, "both jobs never started at once, one per node"
+        tally.fault("a Ray node killed mid-job")
         os.killpg(node.pid, signal.SIGKILL)  # the second node dies mid-job
         _out, err = runner.communicate(timeout=300)
         assert runner.returncode == 0, err[-3000:]
@@ -138,7 +139,8 @@ def test_a_lost_node_s_job_runs_again_elsewhere_and_each_job_is_stored_once(tmp_
     assert not alive(before[rerun[0]])  # its first worker died with its node
 
 
-def test_two_runners_on_one_store_and_cluster_run_each_job_once(tmp_path):
+def test_two_runners_on_one_store_and_cluster_run_each_job_once(tmp_path, tally):
+    tally.fault("two runners on one store and one Ray cluster")
     with cluster(tmp_path) as (address, _node):
         _suite(tmp_path, "test-quick, test-noisy", "5s", seeds=2)
         args = ["suite", "run", "suite.yml", "--executor", "ray", "--address", address]

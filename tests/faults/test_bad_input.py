@@ -59,6 +59,20 @@ BAD_RUNS = [
     (["-b", "5s", "-c", " , "], "--contenders is empty"),
     (["-b", "5s", "--store", f"postgresql://alice@127.0.0.1:1/h?password={SECRET}"],
      "check that its server is up"),
+    (["-b", "5s", "--store", f"postgresql://alice@127.0.0.1:1/h?sslpassword={SECRET}"],
+     "check that its server is up"),
+    (["-b", "8785h"], "invalid budget"),
+    (["-b", "2d"], "invalid budget"),
+    (["-b", "5s", "--grace-factor", "inf"], "--grace-factor must be a number"),
+    (["-b", "5s", "--grace-factor", "nan"], "--grace-factor"),
+    (["-b", "5s", "--cpus-per-job", "inf"], "--cpus-per-job must be a number"),
+    (["-b", "5s", "--max-artifacts", "9" * 400], "invalid --max-artifacts"),
+    (["-b", "5s", "--max-memory", "1e9"], "invalid --max-memory"),
+    (["-b", "5s", "--parallel", "1e9"], "--parallel"),
+    (["-b", "5s", "--folds", "-1"], "--folds"),
+    (["-b", "5s", "--seeds", "0"], "--seeds"),
+    (["-b", "5s", "--runs-dir", "/proc/harness-runs"], "cannot create --runs-dir"),
+    (["-b", "5s", "--store", "sqlite:////proc/h/h.sqlite"], "cannot create the store's"),
 ]
 
 
@@ -107,6 +121,13 @@ BAD_OTHER = [
     (["export", "out.csv", "--format", "xlsx"], "--format"),
     (["export", "out.csv", "--store", UNREACHABLE], "check that its server is up"),
     (["contenders", "nope-*"], "unknown contender"),
+    (["contenders", ""], "unknown contender"),
+    (["leaderboard", "--store", f"postgresql://bob@127.0.0.1:1/h?password={SECRET}"],
+     "check that its server is up"),
+    (["leaderboard", "--leaderboard-dir", "/proc/boards"], "--leaderboard-dir"),
+    (["export", "out.csv", "--store", "not a url"], "cannot parse store URL"),
+    (["report", "no-such-job"], "no job folder for 'no-such-job'"),
+    (["datasets", "--data-dir"], "--data-dir"),
 ]
 
 

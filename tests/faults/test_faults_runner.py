@@ -118,7 +118,7 @@ def test_a_job_filling_the_disk_or_diverging_is_its_own_row(tmp_path, tally):
         "run", "--dataset", "digits", "--budget", "2s", "--max-train-per-class", "20",
         "--contenders", "test-bloat,test-keras-diverge,test-quick", "--max-artifacts", "64M",
     ], tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 4, done.stderr  # two jobs failed; the run went on
     found = {c: (s, m) for c, s, m in _status(tmp_path / "results/harness.sqlite")}
     assert found["test-quick"][0] == "ok"
     status, message = found["test-bloat"]

@@ -176,9 +176,10 @@ def test_a_failed_job_makes_a_non_zero_exit_and_a_skipped_one_does_not(tmp_path)
     assert rows == {"test-quick": "ok", "test-raise": "error"}
 
 
-def test_job_folders_of_another_store_are_not_taken(tmp_path):
+def test_job_folders_of_another_store_are_not_taken(tmp_path, tally):
     from harness.execution.recovery import missing_rows
 
+    tally.fault("job folders of another store in the runs folder")
     jobdir = tmp_path / "runs" / "abc"
     jobdir.mkdir(parents=True)
     job = Job("digits", "test-quick", 0, 1, 0, 5.0)
@@ -186,3 +187,17 @@ def test_job_folders_of_another_store_are_not_taken(tmp_path):
         {"job": job.__dict__, "context": {"store_url": "sqlite:///other.sqlite"}}))
     (jobdir / "result.json").write_text(json.dumps({"status": "ok", "job_key": job.key}))
     assert missing_rows(tmp_path / "runs", Store(f"sqlite:///{tmp_path / 'h.sqlite'}")) == []
+
+
+def test_a_runs_dir_on_a_full_disk_is_refused_before_anything_runs(seeded, capsys, tally,
+                                                                    monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(2**40, 2**40 - 2**20, 2**20)
+                        if "runs" in str(p) else real(p))
+    tally.fault("runs dir on a full disk")
+    line = refuse([*RUN, "--runs-dir", "full-runs"], seeded, capsys, tally)
+    assert "--runs-dir full-runs has 1 MiB free" in line and "free space" in line

@@ -135,7 +135,9 @@ class FlakyExecutor(FakeExecutor):
         return result
 
 
-def test_the_machine_s_failures_are_tried_once_more_then_recorded_as_infra(tmp_path):
+def test_the_machine_s_failures_are_tried_once_more_then_recorded_as_infra(tmp_path, tally):
+    tally.fault("a job that could not be started (no space for its folder)")
+    tally.fault("a Ray node lost twice under one job")
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
     config = _config()
     jobs = config.jobs()
