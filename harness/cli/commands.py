@@ -38,7 +38,8 @@ FAILED = (Status.ERROR, Status.TIMEOUT, Status.OOM)
 
 def outcome(results: list[Result]) -> int:
     """The exit status a scheduler reads: 0 when every job of this run is ``ok`` or was
-    skipped for something this machine lacks (said here), 4 when one failed."""
+    skipped for something this machine lacks (said here), 4 when one failed, 5 when
+    one could not run for the machine's fault (``infra``)."""
     skipped = [r for r in results if r.status is Status.SKIPPED]
     failed = [r for r in results if r.status in FAILED]
     if skipped:
