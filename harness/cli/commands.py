@@ -296,24 +296,17 @@ def print_suite_plan(suite: Suite, units: list[Unit], executor_name: str, slots)
     out.print(f"store: {redact(store)}", markup=False)
 
 
-def _local_slots(config: RunConfig) -> int:
-    """Jobs of ``config`` at once on this machine (an upper bound for Ray's estimate)."""
-    from harness.execution.environment import visible_gpu_ids
-
-    return max(1, config.parallel) if config.gpus == 0 else max(
-        1, len(visible_gpu_ids()) // config.gpus)
-
-
 def suite_plan_command(path: Path, store_url: str | None, rerun: bool, executor: str) -> int:
     from harness.execution.plan import plan
+    from harness.execution.scheduler import make_executor
     from harness.execution.suite import load_suite
     from harness.store import Store
 
     suite = load_suite(path)
     configs = suite.configs(store_url=store_url or None)  # an empty $HARNESS_STORE is no URL
     units = plan(configs, Store(configs[0].store_url), rerun)
-    slots = _local_slots if executor == "local" else (lambda c: 1 if c.gpus else c.parallel)
-    print_suite_plan(suite, units, executor, slots)
+    # the executor's own estimate of jobs at once (Ray starts nothing until a submit)
+    print_suite_plan(suite, units, executor, make_executor(executor).slots)
     return 0
 
 
