@@ -82,6 +82,20 @@ def _gpu_peak_mb() -> float | None:
     return torch.cuda.max_memory_allocated() / 2**20
 
 
+def _check_gpus(granted: int) -> str | None:
+    """The GPU guard: torch must see exactly the GPUs the job was given."""
+    import torch
+
+    seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if seen == granted:
+        return None
+    if seen == 0:
+        return (f"PyTorch sees no GPU but the job was given {granted}: pip install "
+                "'harness[gpu]' (torch with its CUDA wheels), or --gpus 0 to train on the CPU")
+    return (f"PyTorch sees {seen} GPUs but the job was given {granted}: CUDA_VISIBLE_DEVICES "
+            "is overridden somewhere; unset it and let the harness assign GPUs")
+
+
 #: the AutoMM family: AutoGluon's multimodal predictor on torch, timm and Lightning
 AUTOMM = Family(
     "automm",
@@ -106,6 +120,7 @@ AUTOMM = Family(
     ),
     is_oom=_is_oom,
     gpu_peak_mb=_gpu_peak_mb,
+    check_gpus=_check_gpus,
 )
 
 

@@ -34,6 +34,9 @@ RECIPE: dict[str, Any] = {
     "dropout": 0.0,
     "l2": 0.0,
     "min_size": 0,  # inputs smaller than this are resized up inside the model
+    # auto: float32 on the CPU, mixed bfloat16 (float16 before Ampere) on GPUs
+    "precision": "auto",  # auto | float32 | mixed_float16 | mixed_bfloat16
+    "jit_compile": "auto",  # auto (Keras' choice per backend) | True | False
 }
 
 
@@ -48,23 +51,28 @@ class KerasCNN(kc.KerasContender):
     def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         keras = kc.import_keras(self.seed)
         p = self.params
-        gpu = kc.has_gpu()
-        if gpu and p.get("mixed_precision"):
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        notes: list[str] = []
+        runtime = self.start(keras, context)
         try:
-            self.model = type(self).build(keras, train.images.shape[1:], train.num_classes, p)
-        finally:
+            with runtime.scope():
+                self.model = type(self).build(keras, train.images.shape[1:],
+                                              train.num_classes, p)
+                kc.add_l2(self.model, p["l2"])
+                kc.compile_model(keras, self.model, learning_rate=p["learning_rate"],
+                                 optimizer=p["optimizer"], weight_decay=p["weight_decay"],
+                                 label_smoothing=p["label_smoothing"],
+                                 jit_compile=p["jit_compile"])
+        finally:  # the policy is global: later models in this process start from float32
             keras.mixed_precision.set_global_policy("float32")
-        kc.add_l2(self.model, p["l2"])
-        kc.compile_model(keras, self.model, learning_rate=p["learning_rate"],
-                         optimizer=p["optimizer"], weight_decay=p["weight_decay"],
-                         label_smoothing=p["label_smoothing"])
+        if runtime.note:
+            notes.append(runtime.note)
         report = kc.fit_within_budget(
             self.model, train, val, budget,
             batch_size=p["batch_size"], patience=p["patience"], base_lr=p["learning_rate"],
             schedule=kc.Schedule(p["schedule"], p["warmup"]),
             augment=kc.Augment(p["flip"], p["translate"]), seed=self.seed,
         )
+        report.notes[:0] = notes
         flipped = p["flip"] is True or any(n.startswith("flip augmentation on")
                                            for n in report.notes)
         # a model never trained on mirror images gains nothing from seeing them at test
@@ -208,5 +216,5 @@ _variant(
     "Flips only where a probe finds labels survive mirroring (photos, not digits).",
     widths=(32, 64, 128), min_size=16, optimizer="adamw", weight_decay=5e-4,
     learning_rate=3e-3, schedule="onecycle", warmup=0.2, label_smoothing=0.2,
-    flip="auto", translate=2, tta=True, batch_size=128, mixed_precision=True,
+    flip="auto", translate=2, tta=True, batch_size=128,
 )

@@ -23,6 +23,7 @@ import numpy as np
 
 from harness.contenders import Contender, Epoch, Family, FitReport, Probe
 from harness.core.budget import Budget
+from harness.core.context import JobContext
 from harness.data import Split
 
 if TYPE_CHECKING:
@@ -38,40 +39,122 @@ LR_UPDATE_FRACTION = 1 / 400
 
 
 def _is_oom(exc: BaseException) -> bool:
-    """TensorFlow's out-of-memory errors (``ResourceExhaustedError``, "OOM when allocating")."""
+    """Out of memory on any backend: TensorFlow's ``ResourceExhaustedError``, XLA's
+    ``RESOURCE_EXHAUSTED``, torch's ``OutOfMemoryError``."""
     text = f"{type(exc).__name__} {exc}".lower()
-    return any(mark in text for mark in ("resourceexhausted", "oom when allocating",
-                                         "out of memory"))
+    return any(mark in text for mark in ("resourceexhausted", "resource_exhausted",
+                                         "oom when allocating", "out of memory",
+                                         "outofmemoryerror"))
+
+
+#: the Keras 3 backends a Keras contender can train on, in the order of preference
+#: when none is asked for (measured on a 2-core CPU: see the README)
+BACKENDS = ("jax", "tensorflow", "torch")
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+#: what each backend's import is called, to see whether it is installed
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: what to do when a backend sees none of the GPUs a job was given
+GPU_FIX = {
+    "tensorflow": "pip install 'tensorflow[and-cuda]', or --keras-backend jax",
+    "jax": "pip install 'harness[gpu]' (JAX with its CUDA wheels), or --keras-backend torch",
+    "torch": "pip install 'harness[gpu]' (torch with its CUDA wheels), or --keras-backend jax",
+}
+
+
+def backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def visible_gpus(name: str | None = None) -> int:
+    """How many GPUs the backend ``name`` (default: Keras' own) sees in this process."""
+    name = name or backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return len(tf.config.list_physical_devices("GPU"))
+    if name == "jax":
+        import jax
+
+        try:
+            return len(jax.devices("gpu"))
+        except RuntimeError:  # no GPU platform: jax says so by raising
+            return 0
+    if name == "torch":
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    raise ValueError(f"unknown Keras backend {name!r}")
+
+
+def _check_gpus(granted: int) -> str | None:
+    """The GPU guard: ``None`` where Keras' backend sees exactly the ``granted`` GPUs."""
+    name = backend()
+    seen = visible_gpus(name)
+    if seen == granted:
+        return None
+    shown = BACKEND_NAMES[name]
+    if seen == 0:
+        return (f"{shown} sees no GPU but the job was given {granted}: {GPU_FIX[name]}; "
+                "or --gpus 0 to train on the CPU")
+    return (f"{shown} sees {seen} GPUs but the job was given {granted}: "
+            "CUDA_VISIBLE_DEVICES is overridden somewhere; unset it and let the harness "
+            "assign GPUs")
 
 
 def _gpu_peak_mb() -> float | None:
+    """The peak GPU memory of whichever backend this process trained on."""
     tf = sys.modules.get("tensorflow")
-    if tf is None or not tf.config.list_logical_devices("GPU"):
-        return None
-    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    if tf is not None and tf.config.list_logical_devices("GPU"):
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        try:
+            stats = [d.memory_stats() or {} for d in jax.devices("gpu")]
+        except RuntimeError:
+            stats = []
+        peaks = [s.get("peak_bytes_in_use", 0) for s in stats]
+        if peaks:
+            return max(peaks) / 2**20
+    return None  # torch: the AutoMM family reads torch's own peak
+
+
+def _backend_probe(name: str) -> Probe:
+    return Probe(
+        f"Keras on {BACKEND_NAMES[name]}", BACKEND_MODULES[name],
+        f"import os; os.environ['KERAS_BACKEND'] = {name!r}; "
+        "os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3'); import keras; "
+        "from baselines.keras_common import visible_gpus; "
+        f"n = visible_gpus({name!r}); "
+        f"print('keras', keras.__version__, 'on {name}: sees', n, 'GPU' + 's' * (n != 1))",
+        f"pip install --force-reinstall 'harness[keras]' ({GPU_FIX[name]} for its GPUs)")
 
 
 #: the Keras family: what every Keras contender needs and how its failures look
 KERAS = Family(
     "keras",
     extra="keras",
-    modules=("tensorflow", "keras"),
-    packages=("tensorflow", "keras", "keras-tuner", "optuna"),
-    # Keras on TensorFlow, quietly: set in the worker before Keras is first imported
-    environment=(("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
-    probes=(Probe(
-        "TensorFlow", "tensorflow",
-        "import tensorflow as tf; d=tf.config.list_physical_devices(); "
-        "print(tf.__version__, 'devices:', ', '.join(x.device_type + ':' + "
-        "x.name.split(':')[-1] for x in d))",
-        "pip install --force-reinstall 'harness[keras]'"),),
+    modules=("keras",),
+    packages=("keras", "tensorflow", "jax", "jaxlib", "torch", "keras-tuner", "optuna"),
+    # set in the worker before Keras is first imported; the job's backend overrides
+    # KERAS_BACKEND. Neither TensorFlow nor JAX takes the whole GPU's memory up front:
+    # the peak then says what the model needed.
+    environment=(("KERAS_BACKEND", BACKENDS[0]), ("TF_CPP_MIN_LOG_LEVEL", "2"),
+                 ("TF_FORCE_GPU_ALLOW_GROWTH", "true"),
+                 ("XLA_PYTHON_CLIENT_PREALLOCATE", "false")),
+    backend_variable="KERAS_BACKEND",
+    backends=BACKENDS,
+    backend_modules=BACKEND_MODULES,
+    probes=tuple(_backend_probe(name) for name in ("tensorflow", "jax", "torch")),
     is_oom=_is_oom,
     gpu_peak_mb=_gpu_peak_mb,
+    check_gpus=_check_gpus,
 )
 
 
 def import_keras(seed: int):
-    """Import Keras (its backend is set by the worker, from :data:`KERAS`), seeded."""
+    """Import Keras (its backend is set by the worker, from the job), seeded."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -79,9 +162,96 @@ def import_keras(seed: int):
 
 
 def has_gpu() -> bool:
-    import tensorflow as tf
+    return visible_gpus() > 0
 
-    return bool(tf.config.list_physical_devices("GPU"))
+
+# -- devices, precision, compilation ----------------------------------------------------
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+def _bfloat16_gpu(name: str) -> bool:
+    """Whether the first GPU computes in bfloat16 at speed (compute capability 8.0+)."""
+    try:
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            gpu = tf.config.list_physical_devices("GPU")[0]
+            major = tf.config.experimental.get_device_details(gpu)["compute_capability"][0]
+        elif name == "jax":
+            import jax
+
+            major = int(str(jax.devices("gpu")[0].compute_capability).split(".")[0])
+        else:
+            import torch
+
+            major = torch.cuda.get_device_capability(0)[0]
+    except Exception:
+        return False
+    return major >= 8
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a Keras model trains: backend, GPUs used, precision, distribution.
+
+    Made by :func:`runtime` before the model is built; ``scope()`` wraps building and
+    compiling (a mirrored strategy on TensorFlow; JAX's data parallelism is global).
+    """
+
+    backend: str
+    gpus: int  # granted
+    gpus_used: int
+    precision: str  # the Keras dtype policy: float32 | mixed_float16 | mixed_bfloat16
+    distribution: str  # none | data-parallel (JAX) | mirrored (TensorFlow)
+    note: str = ""
+    strategy: Any = None
+
+    def scope(self):
+        import contextlib
+
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def describe(self, model: keras.Model | None = None) -> dict[str, Any]:
+        jit = bool(getattr(model, "jit_compile", False)) if model is not None else None
+        return {
+            "keras_backend": self.backend,
+            "gpus_used": self.gpus_used,
+            "precision": self.precision,
+            "jit_compile": None if jit is None else (
+                ("torch.compile" if self.backend == "torch" else "xla") if jit else "off"),
+            "distribution": self.distribution,
+        }
+
+
+def runtime(keras, gpus: int, precision: str = "auto") -> Runtime:
+    """Set Keras' dtype policy and distribution for ``gpus`` GPUs; say what was set.
+
+    ``precision="auto"``: float32 on the CPU, mixed bfloat16 on GPUs that have it
+    (Ampere and later), mixed float16 on older ones.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    name = keras.backend.backend()
+    if precision == "auto":
+        precision = ("mixed_bfloat16" if _bfloat16_gpu(name) else "mixed_float16") if gpus \
+            else "float32"
+    keras.mixed_precision.set_global_policy(precision)
+    if gpus <= 1:
+        return Runtime(name, gpus, gpus, precision, "none")
+    if name == "jax":
+        devices = keras.distribution.list_devices("gpu")[:gpus]
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return Runtime(name, gpus, len(devices), precision, "data-parallel")
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        return Runtime(name, gpus, strategy.num_replicas_in_sync, precision, "mirrored",
+                       strategy=strategy)
+    return Runtime(name, gpus, 1, precision, "none",
+                   note=f"trained on 1 of the {gpus} GPUs granted: Keras on PyTorch has no "
+                        "multi-GPU training; --keras-backend jax uses them all")
 
 
 def stem(keras, input_shape: tuple[int, ...], min_size: int = 0):
@@ -107,7 +277,7 @@ def pretrained_stem(keras, input_shape: tuple[int, ...], size: tuple[int, int],
     Grayscale is repeated into the three channels the ImageNet weights expect; images
     are resized on the fly to ``size``; ``scale`` is the backbone's ``preprocess_input``
     as ``x * a + b`` (None where the application scales inside itself). In the model,
-    not in ``tf.data``: on a GPU the resize runs there, and ``predict_proba`` stays a
+    not in the input pipeline: on a GPU the resize runs there, and ``predict_proba`` stays a
     call on raw uint8 images.
     """
     inputs = keras.Input(shape=tuple(input_shape))
@@ -137,7 +307,7 @@ def add_l2(model: keras.Model, l2: float) -> None:
 
 @dataclass(frozen=True)
 class Augment:
-    """Label-preserving distortions applied per batch, on the CPU, in ``tf.data``."""
+    """Label-preserving distortions applied per batch, on the CPU, as array operations."""
 
     #: left-right flips: right for photos, wrong for digits and text. ``"auto"`` starts
     #: without them and turns them on when a model that never saw a mirror image
@@ -146,37 +316,90 @@ class Augment:
     translate: int = 0  # pixels, in each direction, by reflect-padding then cropping
 
 
-def make_dataset(split: Split, batch_size: int, *, training: bool,
-                 augment: Augment = Augment(), seed: int = 0, flip_switch=None):
-    """``tf.data``: cache, shuffle, batch, augment, one-hot labels, prefetch.
+class Switch:
+    """A flag the training loop reads between batches (the flip probe turns flips on)."""
 
-    Training data repeats forever (epochs are ``steps_per_epoch`` long, all batches full
-    so the step is traced once); labels are one-hot so that label smoothing works.
-    ``flip_switch``, a boolean ``tf.Variable``, turns flipping on and off while training.
+    def __init__(self, on: bool = False) -> None:
+        self.on = bool(on)
+
+    def assign(self, on: bool) -> None:
+        self.on = bool(on)
+
+
+def _batches_class():
+    """``Batches``, made once Keras is imported (``PyDataset`` is Keras' own class)."""
+    global _BATCHES
+    if _BATCHES is not None:
+        return _BATCHES
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        """NumPy batches for any Keras backend: shuffled, augmented, one-hot labelled.
+
+        Training batches repeat forever (Keras counts ``steps_per_epoch``), each epoch
+        a new permutation, all batches full so that the step is traced once; the
+        images stay uint8 until the model's own ``Rescaling`` (a quarter of the bytes
+        to move). Evaluation batches are the split in order, the last one partial.
+        """
+
+        def __init__(self, split: Split, batch_size: int, training: bool,
+                     augment: Augment, seed: int, flip_switch: Switch | None) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.images, self.labels = split.images, split.labels
+            self.eye = np.eye(split.num_classes, dtype=np.float32)
+            self.batch_size, self.training = batch_size, training
+            self.augment, self.flip_switch = augment, flip_switch
+            self.rng = np.random.default_rng(seed)
+            self.steps = len(split) // batch_size if training else \
+                -(-len(split) // batch_size)
+            self.order = np.arange(len(split))
+            self.epoch = -1
+
+        @property
+        def num_batches(self) -> int | None:
+            return None if self.training else self.steps
+
+        def __len__(self) -> int:
+            return self.steps
+
+        def __getitem__(self, index: int):
+            size = self.batch_size
+            if not self.training:
+                part = slice(index * size, (index + 1) * size)
+                return self.images[part], self.eye[self.labels[part]]
+            epoch, step = divmod(index, self.steps)
+            if epoch != self.epoch:  # the generator asks in order: one shuffle an epoch
+                self.order, self.epoch = self.rng.permutation(len(self.images)), epoch
+            picked = self.order[step * size:(step + 1) * size]
+            images = self.images[picked]
+            if self.flip_switch is not None and self.flip_switch.on:
+                mirror = self.rng.random(len(images)) < 0.5
+                images[mirror] = images[mirror, :, ::-1]
+            pad = self.augment.translate
+            if pad:  # one shift per batch: cheap, and over many batches just as varied
+                height, width = images.shape[1:3]
+                padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)),
+                                mode="reflect")
+                dy, dx = self.rng.integers(0, 2 * pad + 1, 2)
+                images = padded[:, dy:dy + height, dx:dx + width]
+            return images, self.eye[self.labels[picked]]
+
+    _BATCHES = Batches
+    return Batches
+
+
+_BATCHES = None
+
+
+def make_batches(split: Split, batch_size: int, *, training: bool,
+                 augment: Augment = Augment(), seed: int = 0,
+                 flip_switch: Switch | None = None):
+    """The input pipeline, backend-neutral: a Keras ``PyDataset`` of NumPy batches.
+
+    ``flip_switch`` turns flipping on and off while training (None: no flips).
     """
-    import tensorflow as tf
-
-    num_classes = split.num_classes
-    ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels)).cache()
-    if training:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
-    pad = augment.translate
-    height, width = split.images.shape[1:3]
-
-    def transform(images, labels):
-        if training and flip_switch is not None:
-            images = tf.cond(flip_switch, lambda: tf.image.random_flip_left_right(images),
-                             lambda: images)
-        if training and pad:
-            padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-            shape = tf.stack([tf.shape(images)[0], height, width, tf.shape(images)[3]])
-            # one shift per batch: cheap, and over many batches just as varied
-            images = tf.image.random_crop(padded, shape, seed=seed)
-        return images, tf.one_hot(labels, num_classes)
-
-    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return _batches_class()(split, max(1, min(batch_size, len(split))), training, augment,
+                            seed, flip_switch)
 
 
 # -- the budget-sized schedule and the deadline -----------------------------------------
@@ -350,16 +573,14 @@ def fit_within_budget(
     predict_batch: int = PREDICT_BATCH,
 ) -> FitReport:
     """Train ``model`` (compiled with an ``accuracy`` metric, one-hot loss) within ``budget``."""
-    import tensorflow as tf
-
     report = FitReport()
     batch_size = max(1, min(batch_size, len(train)))
-    switch = tf.Variable(augment.flip is True, trainable=False) if augment.flip else None
+    switch = Switch(augment.flip is True) if augment.flip else None
     callback = make_callback(budget, val, patience, report, base_lr, schedule, best_score,
                              switch if augment.flip == "auto" else None, predict_batch,
                              eager=bool(model.run_eagerly))
     model.fit(
-        make_dataset(train, batch_size, training=True, augment=augment, seed=seed,
+        make_batches(train, batch_size, training=True, augment=augment, seed=seed,
                      flip_switch=switch),
         steps_per_epoch=max(1, len(train) // batch_size),
         epochs=max_epochs, verbose=0, shuffle=False,  # the dataset shuffles
@@ -393,8 +614,12 @@ def halve_batch_on_oom(train: Callable[[int], FitReport], batch_size: int,
 
 def compile_model(keras, model: keras.Model, *, learning_rate: float,
                   optimizer: str = "adam", weight_decay: float = 0.0,
-                  label_smoothing: float = 0.0) -> None:
-    """Compile for the one-hot pipeline; XLA where a GPU is present (Keras' own default)."""
+                  label_smoothing: float = 0.0, jit_compile: bool | str = "auto") -> None:
+    """Compile for the one-hot pipeline.
+
+    ``jit_compile="auto"`` is Keras' own choice: XLA on JAX always, on TensorFlow where
+    a GPU is present (not under a mirrored strategy), eager on PyTorch.
+    """
     optimizers = {
         "adam": lambda: keras.optimizers.Adam(learning_rate),
         "adamw": lambda: keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
@@ -404,8 +629,16 @@ def compile_model(keras, model: keras.Model, *, learning_rate: float,
         optimizer=optimizers[optimizer](),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
-        jit_compile="auto",
+        jit_compile=jit_compile,
     )
+
+
+def _inference():
+    """No autograd bookkeeping for direct calls on torch (the other backends keep none)."""
+    import contextlib
+
+    torch = sys.modules.get("torch") if backend() == "torch" else None
+    return torch.no_grad() if torch is not None else contextlib.nullcontext()
 
 
 def predict_in_batches(model: keras.Model, images: np.ndarray, *, flip: bool = False,
@@ -415,14 +648,18 @@ def predict_in_batches(model: keras.Model, images: np.ndarray, *, flip: bool = F
     With ``flip``, the average over each image and its mirror (test-time augmentation).
     ``batch_size``: smaller for models that resize inputs up (224 px backbones).
     """
+    from keras import ops
+
     out = []
-    for i in range(0, len(images), batch_size):
-        batch = images[i : i + batch_size]
-        proba = np.asarray(model(batch, training=False), dtype=np.float64)
-        if flip:
-            mirrored = np.ascontiguousarray(batch[:, :, ::-1])
-            proba = 0.5 * (proba + np.asarray(model(mirrored, training=False), dtype=np.float64))
-        out.append(proba)
+    with _inference():
+        for i in range(0, len(images), batch_size):
+            batch = images[i : i + batch_size]
+            proba = ops.convert_to_numpy(model(batch, training=False)).astype(np.float64)
+            if flip:
+                mirrored = np.ascontiguousarray(batch[:, :, ::-1])
+                proba = 0.5 * (proba + ops.convert_to_numpy(
+                    model(mirrored, training=False)).astype(np.float64))
+            out.append(proba)
     proba = np.concatenate(out)
     return proba / proba.sum(axis=1, keepdims=True)
 
@@ -437,12 +674,23 @@ class KerasContender(Contender):
     predict_batch: int = PREDICT_BATCH
     #: test-time flip (mirror averaging), where the contender found it helps
     tta: bool = False
+    #: backend, GPUs, precision and distribution, set by ``start`` before the build
+    runtime: Runtime | None = None
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
         super().__init__(seed, **params)
         # Created in the worker's setup phase: the seconds Keras takes to import are
         # setup, not training.
         import_keras(seed)
+
+    def start(self, keras, context: JobContext) -> Runtime:
+        """Set the dtype policy and the distribution for the job's GPUs, before the build.
+
+        Build and compile inside ``self.runtime.scope()``, then set the policy back to
+        float32: it is global, and later models in the process start from it.
+        """
+        self.runtime = runtime(keras, context.gpus, self.params.get("precision", "auto"))
+        return self.runtime
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         return predict_in_batches(self.model, images, flip=self.tta,
@@ -454,6 +702,7 @@ class KerasContender(Contender):
         if model is None:
             return {"params": dict(self.params), "parameters": None}
         return {
+            **(self.runtime.describe(model) if self.runtime else {}),
             "params": dict(self.params),
             "parameters": int(model.count_params()),
             "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),

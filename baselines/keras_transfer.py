@@ -165,7 +165,8 @@ RECIPE: dict[str, Any] = {
     "schedule": "cosine",  # over each phase's clock
     "label_smoothing": 0.0,
     "patience": None,
-    "mixed_precision": True,  # with a GPU only
+    "precision": "auto",  # float32 on the CPU, mixed on GPUs (see keras_common.runtime)
+    "jit_compile": "auto",
     #: a phase shorter than this trains eagerly: tracing a fine-tuned backbone's
     #: training step takes 10 s (MobileNet) to 100 s (ConvNeXtBase) on a CPU, more than
     #: such a phase could win back by faster steps
@@ -204,15 +205,16 @@ class KerasTransfer(kc.KerasContender):
         """Setup, not training: find the file (or skip), build the backbone and load it."""
         size = self.params["input_size"]
         self.weights = find_weights(self.spec, size, context)
+        keras = kc.import_keras(self.seed)
+        self.start(keras, context)
         if size or not self.spec.static:
-            self.backbone = self._build(kc.import_keras(self.seed), size)
+            self.backbone = self._build(keras, size)
 
     def _build(self, keras, size: int | None):
-        mixed = self.params["mixed_precision"] and kc.has_gpu()
-        if mixed:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(self.runtime.precision)
         try:
-            return build_backbone(keras, self.spec, size, self.weights)
+            with self.runtime.scope():
+                return build_backbone(keras, self.spec, size, self.weights)
         finally:
             keras.mixed_precision.set_global_policy("float32")
 
@@ -229,20 +231,23 @@ class KerasTransfer(kc.KerasContender):
         keras = kc.import_keras(self.seed)
         p = self.params
         size = self._input_size(train.images.shape[1:])
-        notes = []
+        notes = [self.runtime.note] if self.runtime.note else []
         if self.backbone is None:  # a static backbone, buildable only once the size is known
             self.backbone = self._build(keras, size[0])
             size = (size[0], size[0])
             notes.append(f"{self.spec.app} built and loaded at {size[0]} px within the "
                          f"budget ({budget.elapsed():.1f} s)")
-        inputs, x = kc.pretrained_stem(keras, train.images.shape[1:], size, self.spec.scale)
-        # BatchNormalization in inference mode also when unfrozen: its ImageNet
-        # statistics are worth more than a few small batches' (Keras' transfer guide)
-        x = self.backbone(x, training=False)
-        if p["dropout"]:
-            x = keras.layers.Dropout(p["dropout"])(x)
-        outputs = keras.layers.Dense(train.num_classes, activation="softmax", dtype="float32")(x)
-        self.model = keras.Model(inputs, outputs, name=f"{self.spec.app.lower()}_transfer")
+        with self.runtime.scope():
+            inputs, x = kc.pretrained_stem(keras, train.images.shape[1:], size,
+                                           self.spec.scale)
+            # BatchNormalization in inference mode also when unfrozen: its ImageNet
+            # statistics are worth more than a few small batches' (Keras' transfer guide)
+            x = self.backbone(x, training=False)
+            if p["dropout"]:
+                x = keras.layers.Dropout(p["dropout"])(x)
+            outputs = keras.layers.Dense(train.num_classes, activation="softmax",
+                                         dtype="float32")(x)
+            self.model = keras.Model(inputs, outputs, name=f"{self.spec.app.lower()}_transfer")
         # 1024 images at 32 px, as few as the memory of 8 at 224 px allows
         pixels = size[0] * size[1]
         self.predict_batch = max(8, min(kc.PREDICT_BATCH, kc.PREDICT_BATCH * 32**2 // pixels))
@@ -258,8 +263,10 @@ class KerasTransfer(kc.KerasContender):
             seconds = budget.remaining() if last else fraction * budget.remaining()
             part = Budget(seconds, gpus=budget.gpus)  # this phase's own clock and deadline
             self._set_trainable(layers)
-            kc.compile_model(keras, self.model, learning_rate=lr,
-                             label_smoothing=p["label_smoothing"])
+            with self.runtime.scope():
+                kc.compile_model(keras, self.model, learning_rate=lr,
+                                 label_smoothing=p["label_smoothing"],
+                                 jit_compile=p["jit_compile"])
             if seconds < p["eager_below"]:
                 self.model.run_eagerly = True
                 report.notes.append(f"trained eagerly: {seconds:.0f} s is too short to trace")

@@ -12,6 +12,7 @@ next to ``result.json``; its ``work/`` folder is deleted after the job).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import sys
@@ -61,8 +62,10 @@ class BudgetedSearch:
     """The clock, the trials and the best model so far, for any proposer of parameters."""
 
     def __init__(self, keras, train: Split, val: Split, budget: Budget, seed: int,
-                 search_fraction: float, trials: int, min_trial_seconds: float) -> None:
+                 search_fraction: float, trials: int, min_trial_seconds: float,
+                 scope=contextlib.nullcontext) -> None:
         self.keras, self.train, self.val, self.seed = keras, train, val, seed
+        self.scope = scope  # the distribution's, around every build
         self.search_deadline = budget.started + budget.seconds * search_fraction
         self.trial_seconds = max(min_trial_seconds, budget.seconds * search_fraction / trials)
         self.started = budget.started
@@ -76,8 +79,9 @@ class BudgetedSearch:
         return self.search_deadline - time.monotonic() >= 0.5 * self.trial_seconds
 
     def build(self, params: dict[str, Any]):
-        return build_tunable(self.keras, self.train.images.shape[1:], self.train.num_classes,
-                             params)
+        with self.scope():
+            return build_tunable(self.keras, self.train.images.shape[1:],
+                                 self.train.num_classes, params)
 
     def train_trial(self, model, params: dict[str, Any], callbacks: list | None = None) -> float:
         """Train one trial for its slice of the search time; return its best val accuracy."""
@@ -251,15 +255,19 @@ class KerasTuned(kc.KerasContender):
     def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         keras = kc.import_keras(self.seed)
         p = self.params
+        runtime = self.start(keras, context)
         search = BudgetedSearch(keras, train, val, budget, self.seed, p["search_fraction"],
-                                p["trials"], p["min_trial_seconds"])
-        notes: list[str] = []
+                                p["trials"], p["min_trial_seconds"], runtime.scope)
+        notes: list[str] = [runtime.note] if runtime.note else []
         try:
-            self.search(search, context)
+            try:
+                self.search(search, context)
+            finally:
+                # the job's folder: the worker deletes its work/ subfolder after the job
+                self.trials_path = search.write(context.job_dir)
+            self.model, report = search.finish(budget, notes)
         finally:
-            # the job's folder: the worker deletes its work/ subfolder after the job
-            self.trials_path = search.write(context.job_dir)
-        self.model, report = search.finish(budget, notes)
+            keras.mixed_precision.set_global_policy("float32")
         self.best_params = search.best_params
         report.notes = notes + report.notes
         return report

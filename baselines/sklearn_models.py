@@ -15,7 +15,8 @@ from harness.core.context import JobContext
 from harness.data import Split
 
 #: scikit-learn: a core dependency, so nothing to install and nothing to probe
-SKLEARN = Family("sklearn", modules=("sklearn",), packages=("scikit-learn",))
+SKLEARN = Family("sklearn", modules=("sklearn",), packages=("scikit-learn",),
+                 uses_gpus=False)
 
 
 def _flat(images: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ def _click_option(option: Option, override: bool = False):
         kwargs["type"] = click.Choice(list(option.choices))
     elif option.kind == "path":
         kwargs["type"] = click.Path(path_type=Path)
-    elif option.kind in ("duration", "size"):
+    elif option.kind in ("duration", "size", "choices"):
         kwargs["callback"] = lambda ctx, param, value: option.parse(value)
     return click.option(option.flag, option.field, **kwargs)
 

@@ -15,6 +15,8 @@ err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() el
 def print_ranked(table, title: str) -> None:
     import math
 
+    from rich.markup import escape
+
     t = Table(title=title, title_justify="left")
     for col, just in (("#", "right"), ("contender", "left"), ("family", "left"),
                       ("test acc %", "right"), ("train s", "right"), ("budget", "right"),
@@ -30,7 +32,8 @@ def print_ranked(table, title: str) -> None:
             acc += f" ± {r.test_accuracy_std:.2f}"
         used = f(r.budget_used_pct, "{:.0f} %") + (" ⚠" if r.over_budget else "")
         status = r.status if r.status == "ok" or not r.message else f"{r.status}: {r.message}"
-        t.add_row("–" if str(r.rank) == "<NA>" else str(r.rank), r.contender, r.family, acc,
-                  f(r.train_seconds, "{:.1f}"), used, f(r.latency_p50_ms, "{:.2f}"),
-                  f(r.throughput_per_s, "{:.0f}"), status[:120])
+        t.add_row("–" if str(r.rank) == "<NA>" else str(r.rank), escape(r.contender),
+                  escape(r.family), acc, f(r.train_seconds, "{:.1f}"), used,
+                  f(r.latency_p50_ms, "{:.2f}"), f(r.throughput_per_s, "{:.0f}"),
+                  escape(status[:120]))
     out.print(t)

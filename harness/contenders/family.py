@@ -35,6 +35,10 @@ def _nothing() -> float | None:
     return None
 
 
+def _no_gpu_check(granted: int) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Family:
     """One framework's knowledge; contenders point at theirs with ``framework = ...``."""
@@ -53,6 +57,22 @@ class Family:
     is_oom: Callable[[BaseException], bool] = field(default=_never, compare=False)
     #: the peak GPU memory of this process in MiB, where the framework has used a GPU
     gpu_peak_mb: Callable[[], float | None] = field(default=_nothing, compare=False)
+    #: the GPU guard, run in the worker before the clock starts: ``None`` where the
+    #: framework sees exactly the granted GPUs, else the message naming the fix
+    check_gpus: Callable[[int], str | None] = field(default=_no_gpu_check, compare=False)
+    #: whether the family's models train on GPUs at all (scikit-learn's do not)
+    uses_gpus: bool = True
+    #: where the family trains on one of several backends (Keras 3): the environment
+    #: variable that picks it, the backends in order of preference, and the module each
+    #: needs. A job names its backend; ``None`` for families without a choice.
+    backend_variable: str | None = None
+    backends: tuple[str, ...] = ()
+    backend_modules: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def installed_backends(self) -> tuple[str, ...]:
+        """The backends whose module can be imported here, in order of preference."""
+        return tuple(b for b in self.backends
+                     if not self.missing((self.backend_modules.get(b, b),)))
 
     def missing(self, extra_modules: tuple[str, ...] = ()) -> list[str]:
         """Modules of ``modules + extra_modules`` that cannot be imported here."""

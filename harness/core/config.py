@@ -7,6 +7,7 @@ table's defaults: a new option needs no edit here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field, make_dataclass
 from typing import Any
 
@@ -22,8 +23,15 @@ def _hard_limit(self, budget_seconds: float | None = None) -> float:
     return budget * self.grace_factor + self.grace_seconds
 
 
-def _jobs(self) -> list[Job]:
-    """Every job of the run, in the order they run: seed, fold, then contender."""
+def _jobs(self, backends_of: Callable[[str], tuple[str | None, ...]] | None = None
+          ) -> list[Job]:
+    """Every job of the run, in the order they run: seed, fold, contender, backend.
+
+    ``backends_of(contender)``: the Keras backends it runs on, one job each (``None``
+    for a contender with no backend to choose; the plan knows which those are). Left
+    out, every job has none, and the worker takes the family's first installed one.
+    """
+    backends_of = backends_of or (lambda name: (None,))
     return [
         Job(
             dataset=self.dataset,
@@ -35,10 +43,12 @@ def _jobs(self) -> list[Job]:
             gpus=self.gpus,
             max_train_per_class=self.max_train_per_class,
             params=dict(self.params.get(name, {})),
+            keras_backend=backend,
         )
         for seed in range(self.seeds)
         for fold in range(self.folds)
         for name in self.contenders
+        for backend in backends_of(name)
     ]
 
 

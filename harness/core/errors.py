@@ -32,3 +32,8 @@ class OutOfMemory(MemoryError):
     Families translate their framework's own out-of-memory errors into this (see
     :class:`harness.contenders.Family`), so that nothing matches exception text twice.
     """
+
+
+class GpuMismatch(Exception):
+    """The job's framework does not see the GPUs it was given: an ``error`` row whose
+    message names the fix (never a silent run on the CPU or on other GPUs)."""

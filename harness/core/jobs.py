@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from harness.core.errors import ContenderUnavailable, Diverged, OutOfMemory
+from harness.core.errors import ContenderUnavailable, Diverged, GpuMismatch, OutOfMemory
 
 
 class Status(StrEnum):
@@ -21,6 +21,10 @@ class Status(StrEnum):
     #: not the contender's fault (a lost node, a job that could not be started): tried
     #: again once, and never counted as a regression
     INFRA = "infra"
+
+
+#: Job fields that are left out of its key while ``None`` (see :attr:`Job.key`)
+_LATER_FIELDS = ("keras_backend",)
 
 
 @dataclass(frozen=True)
@@ -36,16 +40,27 @@ class Job:
     gpus: int = 0
     max_train_per_class: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: the Keras backend (tensorflow | jax | torch); ``None`` for other families
+    keras_backend: str | None = None
 
     @property
     def key(self) -> str:
-        """A stable hash: the same job always has the same key, on any machine."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        """A stable hash: the same job always has the same key, on any machine.
+
+        Fields added later count only when set, so a job that does not use them keeps
+        the key it had before they existed (and its stored rows stay its own).
+        """
+        data = asdict(self)
+        for name in _LATER_FIELDS:
+            if data.get(name) is None:
+                data.pop(name, None)
+        blob = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def label(self) -> str:
         fold = f" fold {self.fold + 1}/{self.folds}" if self.folds > 1 else ""
-        return f"{self.contender} on {self.dataset}{fold} seed {self.seed}"
+        on = f" [{self.keras_backend}]" if self.keras_backend else ""
+        return f"{self.contender}{on} on {self.dataset}{fold} seed {self.seed}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -103,6 +118,12 @@ class Result:
     artifacts: str = ""
     started_at: str = ""
     finished_at: str = ""
+    # how a model trained: its Keras backend, the GPUs it really used, its numeric
+    # precision (a Keras dtype policy, or AutoMM's) and its compiler (xla, off, ...)
+    keras_backend: str | None = None
+    gpus_used: int | None = None
+    precision: str | None = None
+    jit_compile: str | None = None
 
     @property
     def over_budget(self) -> bool:
@@ -138,6 +159,7 @@ class Result:
             message=message,
             params=dict(job.params),
             max_train_per_class=job.max_train_per_class,
+            keras_backend=job.keras_backend,
             **extra,
         )
 
@@ -156,6 +178,8 @@ def failure_status(exc: BaseException,
         return Status.ERROR, (f"diverged: {exc} after training; lower the learning rate "
                               "or clip gradients")
     where = f"{stage}: " if stage else ""
+    if isinstance(exc, GpuMismatch):  # the message is the fix: no exception name
+        return Status.ERROR, f"{where}{exc}"[:500]
     message = f"{where}{type(exc).__name__}: {exc}".splitlines()[0][:500]
     if isinstance(exc, OutOfMemory | MemoryError) or oom(exc):
         return Status.OOM, message

@@ -76,7 +76,23 @@ def _flag(value: Any, what: str) -> bool:
     return value
 
 
-KINDS = ("int", "float", "duration", "size", "path", "text", "flag", "choice")
+def _choices(value: Any, what: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list (or a YAML list) of ``choices``, in the order given, each once."""
+    items = value if isinstance(value, list | tuple) else _text(value, what).split(",")
+    out: list[str] = []
+    for item in items:
+        text = _text(item, what).strip() if not isinstance(item, str) else item.strip()
+        if text not in choices:
+            raise HarnessError(f"{what} takes {', '.join(choices)} or a comma list of them, "
+                               f"not {text!r}")
+        if text not in out:
+            out.append(text)
+    if not out:
+        raise HarnessError(f"{what} needs at least one of {', '.join(choices)}")
+    return tuple(out)
+
+
+KINDS = ("int", "float", "duration", "size", "path", "text", "flag", "choice", "choices")
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,8 @@ class Option:
                 raise HarnessError(f"{what} must be one of {', '.join(self.choices)}, "
                                    f"not {text!r}")
             return text
+        if self.kind == "choices":
+            return _choices(value, what, self.choices)
         return _text(value, what)
 
     @property
@@ -147,6 +165,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_train_per_class", "--max-train-per-class",
            "Cap training images per class, for quick runs.", "int", None,
            suite="max_train_per_class", scope="job", low=2),
+    Option("keras_backends", "--keras-backend",
+           "Keras 3 backend of the Keras contenders: jax, tensorflow, torch, or a comma "
+           "list (one job per backend, the same model compared across them). auto: the "
+           "first installed of jax, tensorflow, torch (the fastest measured here).",
+           "choices", "auto", suite="keras_backend", scope="job",
+           choices=("auto", "jax", "tensorflow", "torch")),
     Option("store_url", "--store", "SQLAlchemy URL of the results store.", "text",
            DEFAULT_STORE, suite="store", override=True, envvar="HARNESS_STORE"),
     Option("runs_dir", "--runs-dir", "Per-job artifacts go to RUNS_DIR/<job-key>/.", "path",

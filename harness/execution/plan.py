@@ -26,14 +26,31 @@ class Unit:
     todo: list[Job]
 
 
+def backends(config: RunConfig):
+    """``contender -> its Keras backends`` for ``config.jobs``: ``auto`` is the family's
+    first installed backend (its first, where none is: the job then says what to
+    install); contenders of families without backends get ``(None,)``."""
+
+    def of(name: str) -> tuple[str | None, ...]:
+        family = get(name).framework
+        if not family.backends:
+            return (None,)
+        wanted = config.keras_backends or ("auto",)
+        first = (family.installed_backends() or family.backends)[0]
+        return tuple(dict.fromkeys(first if b == "auto" else b for b in wanted))
+
+    return of
+
+
 def plan(configs: list[RunConfig], store: Store, rerun: bool = False) -> list[Unit]:
     """Every config's jobs; a job listed by two configs belongs to the first."""
-    keys = [j.key for c in configs for j in c.jobs()]
+    matrix = {id(c): c.jobs(backends(c)) for c in configs}
+    keys = [j.key for c in configs for j in matrix[id(c)]]
     done = set() if rerun else store.done_keys(keys)
     seen: set[str] = set()
     units = []
     for config in configs:
-        jobs = [j for j in config.jobs() if j.key not in seen]
+        jobs = [j for j in matrix[id(config)] if j.key not in seen]
         seen.update(j.key for j in jobs)
         units.append(Unit(config, jobs, [j for j in jobs if j.key not in done]))
     return units

@@ -77,12 +77,36 @@ def _write_history(path: Path, history: list) -> None:
         writer.writerows(asdict(e) for e in history)
 
 
+def _choose_backend(family, wanted: str | None) -> str | None:
+    """Set the family's backend variable to the job's backend (or the first installed).
+
+    A backend that is not installed here is a ``skipped`` row naming the install.
+    """
+    from harness.core.errors import ContenderUnavailable
+
+    if not family.backend_variable:
+        return None
+    installed = family.installed_backends()
+    backend = wanted or (installed[0] if installed else None)
+    if backend is None:
+        return None  # the family's own modules are missing: its check says so
+    if backend not in installed:
+        module = family.backend_modules.get(backend, backend)
+        others = f"; installed here: {', '.join(installed)}" if installed else ""
+        raise ContenderUnavailable(
+            f"the {backend} backend is not installed ({module} cannot be imported): "
+            f"pip install 'harness[{family.extra}]'{others}")
+    os.environ[family.backend_variable] = backend
+    return backend
+
+
 def run_job(jobdir: Path) -> dict[str, Any]:
     """Do the job; return the result row as a dict (also on failure)."""
     import numpy as np
 
     from harness.contenders import create, get, is_out_of_memory, load_plugins
     from harness.core.budget import Budget
+    from harness.core.errors import GpuMismatch
     from harness.core.jobs import Job, Status, failure_status
     from harness.data.registry import load_dataset
     from harness.data.splits import protocol_split
@@ -109,6 +133,9 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         # the framework's switches, set before its modules are first imported
         for name, value in cls.framework.environment:
             os.environ.setdefault(name, value)
+        backend = _choose_backend(cls.framework, job.keras_backend)
+        if backend:
+            row["keras_backend"] = backend
         if context.offline:  # the Hugging Face libraries read their own switch
             os.environ["HF_HUB_OFFLINE"] = "1"
         dataset = load_dataset(job.dataset, context.data_dir)
@@ -122,6 +149,10 @@ def run_job(jobdir: Path) -> dict[str, Any]:
             num_classes=dataset.num_classes, image_shape=list(train.images.shape[1:]),
         )
         contender = create(job.contender, seed=job.seed, **job.params)
+        if job.gpus:  # the GPU guard: before the clock starts, never a silent CPU run
+            problem = cls.framework.check_gpus(job.gpus)
+            if problem:
+                raise GpuMismatch(problem)
         context.work_dir.mkdir(exist_ok=True)
         contender.prepare(train, val, context)
         row["setup_seconds"] = time.monotonic() - clock
@@ -162,7 +193,11 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         row.update(inference.measure(contender.predict_proba, test.images))
         description = contender.describe()
         row["description"] = description
-        row["parameters"] = description.get("parameters")
+        for name in ("parameters", "keras_backend", "gpus_used", "precision", "jit_compile"):
+            if description.get(name) is not None:
+                row[name] = description[name]
+        if description.get("gpus_used") is None:  # the guard passed: all, if it can
+            row["gpus_used"] = job.gpus if cls.framework.uses_gpus else 0
         model_path = contender.save(jobdir / MODEL_DIR)
         row["model_bytes"] = _tree_bytes(model_path)
         if model_path is not None and not context.keep_models:

@@ -61,10 +61,25 @@ def raw_frame(results: list[Result]) -> pd.DataFrame:
     # for a store of 10,000 rows
     frame = pd.DataFrame([{**vars(r), "status": r.status.value} for r in results])
     if not frame.empty:
+        _name_backends(frame)
         frame["over_budget"] = [r.over_budget for r in results]
         cap = pd.to_numeric(frame["max_train_per_class"], errors="coerce")
         frame["max_train_per_class"] = cap.fillna(0).astype(int)
     return frame
+
+
+def _name_backends(frame: pd.DataFrame) -> None:
+    """A contender trained on several Keras backends is one entry per backend:
+    ``keras-cnn6 [jax]``, ``keras-cnn6 [torch]``, ranked, tested and plotted apart."""
+    if "keras_backend" not in frame:
+        frame["keras_backend"] = None
+        return
+    backend = frame["keras_backend"].where(frame["keras_backend"].notna(), None)
+    several = backend.groupby(frame["contender"]).transform(lambda b: b.dropna().nunique() > 1)
+    rename = several & backend.notna()
+    if rename.any():
+        frame.loc[rename, "contender"] = (frame.loc[rename, "contender"] + " ["
+                                          + backend[rename].astype(str) + "]")
 
 
 def _summary(statuses: list[str]) -> str:
@@ -96,6 +111,7 @@ def rank(results: list[Result]) -> pd.DataFrame:
         rows.append({
             **dict(zip([*GROUP, "contender"], keys, strict=True)),
             "family": first["family"],
+            "keras_backend": next((b for b in g["keras_backend"] if isinstance(b, str)), None),
             "runs": len(g),
             "ok_runs": len(ok),
             "test_accuracy": float(acc.mean()) if len(ok) else math.nan,
@@ -214,7 +230,8 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
     from harness.reporting.report import environment_lines
 
     out += environment_lines(env)
-    header = ["Rank", "Contender", "Family", "Test acc. %", "p vs #1", "Macro-F1", "Train s",
+    header = ["Rank", "Contender", "Family", "Backend", "Test acc. %", "p vs #1", "Macro-F1",
+              "Train s",
               "Budget used", "Latency p50 ms", "Throughput img/s", "Params", "Status",
               "Gap to SOTA pts", "Gap to seed pts"]
     notes: list[str] = []
@@ -233,14 +250,15 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
             rows.append([
                 "–" if row.rank is None or str(row.rank) == "<NA>" else str(row.rank),
                 md_escape(row.contender),
-                md_escape(row.family), _accuracy(row), _p_value(row),
+                md_escape(row.family), md_escape(row.keras_backend or "–"), _accuracy(row),
+                _p_value(row),
                 _num(row.test_macro_f1, "{:.3f}"),
                 _num(row.train_seconds), used, _num(row.latency_p50_ms, "{:.2f}"),
                 _num(row.throughput_per_s, "{:.0f}"), _count(row.parameters),
                 md_escape(status), _num(row.gap_to_sota_pts, "{:+.2f}"),
                 _num(row.gap_to_seed_pts, "{:+.2f}"),
             ])
-        out += [md_table(header, rows, "rllrrrrrrrrlrr"), ""]
+        out += [md_table(header, rows, "rlllrrrrrrrrlrr"), ""]
         if g["over_budget"].any():
             out += ["⚠ trained more than 5 % over its budget: not a fair comparison.", ""]
         out += (sections or {}).get(keys, [])
