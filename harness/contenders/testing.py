@@ -62,9 +62,13 @@ def tiny_splits() -> tuple[Split, Split, Split]:
     return synthetic_split(12, seed=0), synthetic_split(4, seed=1), synthetic_split(6, seed=2)
 
 
-def check(name: str, seconds: float, params: dict[str, Any], context: JobContext
-          ) -> dict[str, Any]:
-    """Run ``name`` through the contract; the facts a test judges (no verdicts here)."""
+def check(name: str, seconds: float, params: dict[str, Any], context: JobContext,
+          backend: str | None = None) -> dict[str, Any]:
+    """Run ``name`` through the contract; the facts a test judges (no verdicts here).
+
+    ``backend``: the family's backend to train on (a Keras backend), set as the worker
+    sets it, before the framework is imported.
+    """
     import numpy as np
 
     from harness.contenders import FitReport, create, get
@@ -74,6 +78,8 @@ def check(name: str, seconds: float, params: dict[str, Any], context: JobContext
     cls = get(name)
     for key, value in cls.framework.environment:  # as the worker does
         os.environ.setdefault(key, value)
+    if backend and cls.framework.backend_variable:
+        os.environ[cls.framework.backend_variable] = backend
     train, val, test = tiny_splits()
     contender = create(name, seed=context.seed, **params)
     context.work_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +104,7 @@ def check(name: str, seconds: float, params: dict[str, Any], context: JobContext
     saved = contender.save(context.job_dir / "model")
     facts["saved_ok"] = saved is None or saved.exists()
     facts["pretrained"] = cls.pretrained
+    facts["backend"] = info.get("keras_backend") if isinstance(info, dict) else None
     return facts
 
 
@@ -127,13 +134,28 @@ class ContenderTestCase:
     min_accuracy: ClassVar[float] = 0.6
     #: seconds the check process may take in all (imports, setup, fit, predict, save)
     timeout: ClassVar[float] = 600.0
+    #: the backends to check a contender on, for families that have several (Keras):
+    #: ``None`` for every one installed here. Budgets, params and skips may name
+    #: ``NAME@BACKEND`` to apply to one backend only.
+    backends: ClassVar[tuple[str, ...] | None] = None
 
     def pytest_generate_tests(self, metafunc) -> None:
         if "contender_name" in metafunc.fixturenames:
-            from harness.contenders import list_contenders
+            from harness.contenders import get, list_contenders
 
-            names = list_contenders(self.contenders)
-            metafunc.parametrize("contender_name", names, ids=names)
+            cases, ids = [], []
+            for name in list_contenders(self.contenders):
+                family = get(name).framework
+                installed = family.installed_backends()
+                chosen = [b for b in (self.backends or installed) if b in installed]
+                for backend in chosen or [None]:
+                    cases.append((name, backend))
+                    ids.append(f"{name}@{backend}" if backend else name)
+            if "backend" in metafunc.fixturenames:
+                metafunc.parametrize(("contender_name", "backend"), cases, ids=ids)
+            else:
+                names = list(dict.fromkeys(n for n, _ in cases))
+                metafunc.parametrize("contender_name", names, ids=names)
 
     # -- hooks a subclass may override ---------------------------------------------------
 
@@ -148,16 +170,27 @@ class ContenderTestCase:
 
     # -- the test --------------------------------------------------------------------------
 
-    def run_check(self, name: str, tmp_path: Path, request) -> dict[str, Any]:
+    def _setting(self, table: dict[str, Any], name: str, backend: str | None,
+                 default: Any = None) -> Any:
+        """A test setting for ``name`` on ``backend``: ``NAME@BACKEND`` first, then ``NAME``."""
+        if backend:
+            found = _match(table, f"{name}@{backend}")
+            if found is not None:
+                return found
+        return _match(table, name, default)
+
+    def run_check(self, name: str, tmp_path: Path, request, backend: str | None = None
+                  ) -> dict[str, Any]:
         import pytest
 
         from harness.contenders import get
 
-        why = get(name).unavailable() or _match(self.skips, name)
+        why = get(name).unavailable() or self._setting(self.skips, name, backend)
         if why:
             pytest.skip(why)
-        spec = {"name": name, "seconds": _match(self.budgets, name, self.budget),
-                "params": _match(self.params, name, {}),
+        spec = {"name": name, "backend": backend,
+                "seconds": self._setting(self.budgets, name, backend, self.budget),
+                "params": self._setting(self.params, name, backend, {}),
                 "context": self.context(name, tmp_path / "job", request).to_dict()}
         spec_file = tmp_path / "spec.json"
         spec_file.write_text(json.dumps(spec))
@@ -167,9 +200,12 @@ class ContenderTestCase:
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads((tmp_path / "facts.json").read_text())
 
-    def test_contract(self, contender_name: str, tmp_path: Path, request) -> None:
+    def test_contract(self, contender_name: str, backend: str | None, tmp_path: Path,
+                      request) -> None:
         name = contender_name
-        facts = self.run_check(name, tmp_path, request)
+        facts = self.run_check(name, tmp_path, request, backend)
+        if backend:  # the check ran on the backend it was asked for, not a default
+            assert facts["backend"] == backend, f"{name} ran on {facts['backend']}"
         seconds, took = facts["seconds"], facts["took"]
         assert facts["report_ok"], "fit must return a FitReport"
         assert took <= seconds * 1.05, f"{name} trained {took:.1f} s on a {seconds:.0f} s budget"
@@ -199,7 +235,7 @@ def main(argv: list[str]) -> int:
     if context.offline:  # the Hugging Face libraries read their own switch
         os.environ["HF_HUB_OFFLINE"] = "1"
     load_plugins()
-    facts = check(spec["name"], spec["seconds"], spec["params"], context)
+    facts = check(spec["name"], spec["seconds"], spec["params"], context, spec.get("backend"))
     (spec_file.parent / "facts.json").write_text(json.dumps(facts))
     return 0
 
