@@ -25,6 +25,7 @@ from harness.core.names import safe_name
 from harness.reporting.markdown import csv_safe, md_escape, md_table
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 GROUP = ["dataset", "budget_seconds", "gpus", "max_train_per_class"]
@@ -139,7 +140,29 @@ def rank(results: list[Result]) -> pd.DataFrame:
     ]
     from harness.scoring.stats import annotate
 
-    return annotate(table, frame, GROUP)
+    return annotate(table, frame, GROUP, predictions=test_predictions)
+
+
+_PREDICTIONS: dict[str, tuple] = {}
+
+
+def test_predictions(jobdir: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(predicted class, true class)`` of a job folder's test images, or None; kept
+    per file stamp, since every group compares its leader with each contender."""
+    import numpy as np
+
+    from harness.core.context import PREDICTIONS_FILE
+    from harness.reporting.figures import file_stamp
+
+    path = Path(jobdir) / PREDICTIONS_FILE
+    stamp = file_stamp(path)
+    if stamp not in _PREDICTIONS:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                _PREDICTIONS[stamp] = (data["proba"].argmax(1), data["labels"].astype(int))
+        except (OSError, ValueError, KeyError):
+            _PREDICTIONS[stamp] = None
+    return _PREDICTIONS[stamp]
 
 
 def _seed_gap(dataset: str, contender: str, accuracy: float) -> float:
@@ -194,6 +217,15 @@ def _p_value(row) -> str:
     return md_escape(row.test) or "–"
 
 
+def _p_test_set(row) -> str:
+    if row.test in ("leader", "one run alone"):
+        return "leader"
+    p = getattr(row, "p_test_set", math.nan)
+    if isinstance(p, float) and not math.isnan(p):
+        return ("< 0.001" if p < 0.001 else f"{p:.3f}") + (" =" if row.tied_test_set else "")
+    return "–"
+
+
 def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = None,
                 csv_name: str | None = None, sections: dict | None = None) -> str:
     """The page ``leaderboards/<dataset>.md``: ranked tables, then the references.
@@ -214,7 +246,8 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
     from harness.reporting.report import environment_lines
 
     out += environment_lines(env)
-    header = ["Rank", "Contender", "Family", "Test acc. %", "p vs #1", "Macro-F1", "Train s",
+    header = ["Rank", "Contender", "Family", "Test acc. %", "p vs #1", "p test imgs",
+              "Macro-F1", "Train s",
               "Budget used", "Latency p50 ms", "Throughput img/s", "Params", "Status",
               "Gap to SOTA pts", "Gap to seed pts"]
     notes: list[str] = []
@@ -233,14 +266,14 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
             rows.append([
                 "–" if row.rank is None or str(row.rank) == "<NA>" else str(row.rank),
                 md_escape(row.contender),
-                md_escape(row.family), _accuracy(row), _p_value(row),
+                md_escape(row.family), _accuracy(row), _p_value(row), _p_test_set(row),
                 _num(row.test_macro_f1, "{:.3f}"),
                 _num(row.train_seconds), used, _num(row.latency_p50_ms, "{:.2f}"),
                 _num(row.throughput_per_s, "{:.0f}"), _count(row.parameters),
                 md_escape(status), _num(row.gap_to_sota_pts, "{:+.2f}"),
                 _num(row.gap_to_seed_pts, "{:+.2f}"),
             ])
-        out += [md_table(header, rows, "rllrrrrrrrrlrr"), ""]
+        out += [md_table(header, rows, "rllrrrrrrrrrlrr"), ""]
         if g["over_budget"].any():
             out += ["⚠ trained more than 5 % over its budget: not a fair comparison.", ""]
         out += (sections or {}).get(keys, [])

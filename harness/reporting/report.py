@@ -199,19 +199,30 @@ def statistics_note(g: pd.DataFrame) -> list[str]:
     ranked = g[g["rank"].notna()]
     if ranked.empty:
         return []
+    k = len(ranked) - 1
+    holm = (f"Holm-corrected for the {k} comparisons with the leader" if k > 1
+            else "one comparison, so no correction is needed")
+    tied_imgs = [md_escape(c) for c, t in zip(ranked["contender"], ranked["tied_test_set"],
+                                               strict=True) if t]
+    images = ("p test imgs: McNemar's mid-p test on the official test images that one of "
+              "the two models classified right and the other wrong (one pair of runs: the "
+              f"same fold and seed where both have it), {holm}. It says whether these two "
+              "trained models differ on these images, not whether another training run "
+              "would; **=** marks those not distinguishable from the leader at α = 0.05")
+    images += f": {', '.join(tied_imgs)}." if tied_imgs else "; none is."
     if int(ranked.iloc[0]["ok_runs"]) < 2:
-        return ["**One run per contender**: no significance test is possible, and a "
-                "difference of a point or two may be noise. Run with `--folds 3` or "
-                "`--seeds 3` to know.", ""]
+        return ["**One run per contender**: no test over runs is possible (p vs #1), and "
+                "a difference of a point or two may be the luck of one training run. Run "
+                "with `--folds 3` or `--seeds 3` to know.", "", images, ""]
     tests = sorted({t for t in ranked["test"] if t not in ("", "leader", "one run alone")})
     tied = [md_escape(c) for c, t in zip(ranked["contender"], ranked["tied"], strict=True) if t]
     why = (" (Nadeau and Bengio's correction: K-fold's training sets overlap, so a plain "
            "t-test would be far too confident)" if stats.CORRECTED in tests else "")
-    text = (f"p: two-sided {' / '.join(tests) or 'paired test'} of each contender against "
-            f"the leader over the runs they share{why}. **=** marks contenders not "
-            f"distinguishable from the leader at α = 0.05")
+    text = (f"p vs #1: two-sided {' / '.join(tests) or 'paired test'} of each contender "
+            f"against the leader over the runs they share{why}, {holm}. **=** marks "
+            f"contenders not distinguishable from the leader at α = 0.05")
     text += f": {', '.join(tied)}." if tied else "; none is."
-    return [text, ""]
+    return [text, "", images, ""]
 
 
 def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Result],
