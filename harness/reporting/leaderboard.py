@@ -227,7 +227,8 @@ def _p_test_set(row) -> str:
 
 
 def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = None,
-                csv_name: str | None = None, sections: dict | None = None) -> str:
+                csv_name: str | None = None, sections: dict | None = None,
+                budgets_page: str | None = None, provenance: list[str] | None = None) -> str:
     """The page ``leaderboards/<dataset>.md``: ranked tables, then the references.
 
     ``sections`` maps a group's keys to markdown lines shown below its table (the
@@ -246,6 +247,9 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
     from harness.reporting.report import environment_lines
 
     out += environment_lines(env)
+    if budgets_page:
+        out += [f"Which approach wins at which budget (crossovers, time to accuracy, cost, "
+                f"a recommendation): [{md_escape(budgets_page)}]({budgets_page}).", ""]
     header = ["Rank", "Contender", "Family", "Test acc. %", "p vs #1", "p test imgs",
               "Macro-F1", "Train s",
               "Budget used", "Latency p50 ms", "Throughput img/s", "Params", "Status",
@@ -279,6 +283,7 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
         out += (sections or {}).get(keys, [])
     if notes:
         out += ["### Rows that did not finish", "", *dict.fromkeys(notes), ""]
+    out += provenance or []
     refs = references(dataset)
     out += ["## Published references", ""]
     if refs:
@@ -323,21 +328,24 @@ def page_name(dataset: str, directory: Path) -> str:
     return safe
 
 
-def write(results: list[Result], directory: Path) -> list[Path]:
+def write(results: list[Result], directory: Path,
+          prices: dict[str, float] | None = None) -> list[Path]:
     """Write ``<dataset>.md`` and ``<dataset>.csv`` for every dataset in ``results``,
     the figures in ``<dataset>/`` and the index ``README.md``; a full disk is one line
     (every file is written whole or not at all)."""
     try:
-        return _write(results, directory)
+        return _write(results, directory, prices)
     except OSError as exc:
         raise HarnessError(f"cannot write the leaderboards in {directory}: {exc.strerror}; "
                            "free space (the pages are rewritten from the store by "
                            "`harness leaderboard`) or pass --leaderboard-dir") from None
 
 
-def _write(results: list[Result], directory: Path) -> list[Path]:
+def _write(results: list[Result], directory: Path,
+           prices: dict[str, float] | None = None) -> list[Path]:
+    from harness.reporting import budgets
     from harness.reporting.figures import FigureCache
-    from harness.reporting.report import group_figures, write_index
+    from harness.reporting.report import group_figures, provenance_lines, write_index
 
     prepare_dir(directory)
     written = []
@@ -352,10 +360,13 @@ def _write(results: list[Result], directory: Path) -> list[Path]:
             group_rows = [r for r in rows if (r.budget_seconds, r.gpus,
                                               r.max_train_per_class or 0) == keys[1:]]
             sections[keys] = group_figures(dataset, keys, g, group_rows, cache, safe)
+        pages = budgets.write_page(dataset, table, rows, directory, safe, cache, prices)
         cache.save(prune=True)
         write_text_atomic(md, to_markdown(dataset, table, env, csv_name=csv.name,
-                                          sections=sections))
+                                          sections=sections,
+                                          budgets_page=pages[0].name if pages else None,
+                                          provenance=provenance_lines(rows)))
         write_with(csv, lambda tmp, table=table: csv_safe(table).to_csv(tmp, index=False))
-        written += [md, csv]
+        written += [md, csv, *pages]
     written.append(write_index(directory))
     return written

@@ -352,6 +352,57 @@ def environment_lines(env: dict[str, Any]) -> list[str]:
     return [f"Ran on {md_escape(machine)} with {md_escape(', '.join(versions))}{commit}.", ""]
 
 
+def provenance(r: Result) -> tuple[str, ...]:
+    """What a row was measured on, as a reviewer would check it: GPU model, driver,
+    CUDA, GPU memory, host RAM, precision, Keras backend, deterministic ops, threads."""
+    env = r.environment or {}
+    gpus = env.get("gpu_details") or []
+    names = ", ".join(dict.fromkeys(g.get("name", "?") for g in gpus)) or \
+        ", ".join(env.get("gpus") or []) or "none"
+    memory = ", ".join(dict.fromkeys(f"{g['memory_mb'] / 1024:.0f} GiB" for g in gpus
+                                     if g.get("memory_mb"))) or "–"
+    ram = env.get("host_ram_gb")
+    deterministic = env.get("deterministic")
+
+    def text(value: Any) -> str:
+        return "–" if value in (None, "") else str(value)
+
+    # Result fields of newer versions (backend, precision), read where they exist
+    return (names, text(env.get("gpu_driver")), text(env.get("cuda")), memory,
+            "–" if ram is None else f"{ram:.0f} GB",
+            text(getattr(r, "precision", None) or (r.description or {}).get("precision")),
+            text(getattr(r, "keras_backend", None) or env.get("keras_backend")),
+            "–" if deterministic is None else ("on" if deterministic else "off"),
+            text(env.get("threads")))
+
+
+PROVENANCE_HEADER = ["GPU", "Driver", "CUDA", "GPU memory", "Host RAM", "Precision",
+                     "Keras backend", "Deterministic ops", "Threads", "Rows"]
+
+
+def provenance_lines(rows: list[Result]) -> list[str]:
+    """The page's provenance: each distinct setup its rows ran on, and what varies."""
+    counts: dict[tuple, int] = {}
+    for r in rows:
+        if r.status is Status.OK:
+            key = provenance(r)
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return []
+    table = [[md_escape(c) for c in key] + [str(n)] for key, n in counts.items()]
+    return ["## Provenance", "",
+            md_table(PROVENANCE_HEADER, table, "l" * 9 + "r"), "",
+            "What varies from run to run, and why: on a GPU, cuDNN and atomic adds pick "
+            "kernels and summation orders at run time, so two runs with the same seed "
+            "differ in their last digits unless deterministic ops are on (and then they "
+            "are slower); on a CPU, the number of threads changes the order of "
+            "floating-point sums the same way. The training budget is wall-clock time, so "
+            "a busier or slower machine trains fewer epochs in it; and each seed draws "
+            "its own validation split and initial weights. The spread over seeds and "
+            "folds (± std) is the measure of it; compare rows from different setups "
+            "above with care.", ""]
+
+
 # -- leaderboards/README.md ---------------------------------------------------------
 
 
@@ -359,9 +410,13 @@ def write_index(directory: Path) -> Path:
     """``README.md``: one line per dataset page in ``directory``, its best per budget."""
     import pandas as pd
 
+    from harness.reporting.budgets import SUFFIX
+
     rows = []
     for csv in sorted(directory.glob("*.csv")):
         md = csv.with_suffix(".md")
+        if csv.stem.endswith(SUFFIX) and (directory / f"{csv.stem[:-len(SUFFIX)]}.md").is_file():
+            continue  # a budget page: linked from its dataset's line
         try:
             t = pd.read_csv(csv)
         except (OSError, ValueError, pd.errors.EmptyDataError):
@@ -379,11 +434,15 @@ def write_index(directory: Path) -> Path:
             bests.append(f"{format_duration(float(budget))} · {int(gpus)} GPU: "
                          f"**{md_escape(b['contender'])}** {b['test_accuracy']:.2f} %{gap}")
         name = str(t["dataset"].iloc[0]) if len(t) else md.stem
-        rows.append([f"[{md_escape(name)}]({md.name})", "; ".join(bests) or "no finished run"])
+        budget_page = md.with_name(f"{md.stem}{SUFFIX}.md")
+        link = f" ([by budget]({budget_page.name}))" if budget_page.is_file() else ""
+        rows.append([f"[{md_escape(name)}]({md.name}){link}",
+                     "; ".join(bests) or "no finished run"])
     out = ["# Leaderboards", "",
            "One line per dataset: the best contender per training budget, its test "
            "accuracy and its gap to the published state of the art. Each page has the "
-           "full table, the significance tests and the figures.", ""]
+           "full table, the significance tests and the figures; where a dataset ran at "
+           "several budgets, its budget page says which approach wins at which budget.", ""]
     out += [md_table(["Dataset", "Best per budget"], rows) if rows else "No pages yet.", ""]
     path = directory / "README.md"
     write_text_atomic(path, "\n".join(out))
