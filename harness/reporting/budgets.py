@@ -28,13 +28,14 @@ from harness.core.context import HISTORY_FILE
 from harness.core.jobs import Result, Status
 from harness.reporting import figures as fig
 from harness.reporting.markdown import md_escape, md_table
+from harness.reporting.report import BUDGETS_SUFFIX, load_history, representative
 
 if TYPE_CHECKING:
     import pandas as pd
 
 #: the accuracy targets beside the seed projects' figures: these shares of the best seen
 TARGET_SHARES = (0.90, 0.95)
-SUFFIX = "-budgets"
+SUFFIX = BUDGETS_SUFFIX
 
 
 def page_stem(safe: str) -> str:
@@ -111,11 +112,10 @@ def _costs(rows: list[Result], prices: dict[str, float] | None) -> dict[tuple, d
 # -- time to accuracy -------------------------------------------------------------------
 
 
-def targets(dataset: str, best: float) -> list[tuple[str, float]]:
-    """(label, accuracy %): the seed projects' figures, then shares of the best seen."""
-    from harness.reporting.leaderboard import references
-
-    out = [(f"seed: {r.label}", r.accuracy) for r in references(dataset) if r.kind == "seed"]
+def targets(refs: list, best: float) -> list[tuple[str, float]]:
+    """(label, accuracy %): the seed projects' figures (of ``refs``, the dataset's
+    published references), then shares of the best accuracy seen."""
+    out = [(f"seed: {r.label}", r.accuracy) for r in refs if r.kind == "seed"]
     out += [(f"{share:.0%} of best ({best * share:.2f} %)", best * share)
             for share in TARGET_SHARES if not math.isnan(best)]
     return out
@@ -133,8 +133,8 @@ def _first_reach(history: dict[str, np.ndarray] | None, target: float) -> float:
 
 
 def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory: Path,
-               safe: str, cache: fig.FigureCache,
-               prices: dict[str, float] | None = None) -> list[Path]:
+               safe: str, cache: fig.FigureCache, prices: dict[str, float] | None = None,
+               refs: list | None = None) -> list[Path]:
     """Write ``<safe>-budgets.md`` and ``.csv`` when some GPU count has 2+ budgets;
     the figures go to the cache's folder (the dataset page's). Returns what it wrote."""
     import pandas as pd
@@ -162,7 +162,7 @@ def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory:
             title += f" · at most {int(cap)} training images per class"
         out += [f"## {title}", ""]
         out += _section(dataset, g, rows, costs, cache, safe, int(gpus), int(cap), prices,
-                        csv_rows)
+                        csv_rows, refs or [])
     write_text_atomic(directory / f"{stem}.md", "\n".join(out))
     frame = pd.DataFrame(csv_rows)
     write_with(directory / f"{stem}.csv",
@@ -172,9 +172,8 @@ def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory:
 
 def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
              cache: fig.FigureCache, rel: str, gpus: int, cap: int,
-             prices: dict[str, float] | None, csv_rows: list[dict]) -> list[str]:
-    from harness.reporting.report import load_history, representative
-
+             prices: dict[str, float] | None, csv_rows: list[dict], refs: list
+             ) -> list[str]:
     budgets = sorted(_ranked(g)["budget_seconds"].unique())
     by_budget = {b: g[g["budget_seconds"] == b] for b in budgets}
     leaders = {b: _leader(by_budget[b]) for b in budgets}
@@ -249,7 +248,7 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
 
     # time to accuracy
     best = float(_ranked(g)["test_accuracy"].max())
-    goals = targets(dataset, best)
+    goals = targets(refs, best)
     by_name: dict[tuple, list[Result]] = {}
     for r in rows:
         if r.gpus == gpus and (r.max_train_per_class or 0) == cap:

@@ -360,7 +360,8 @@ def _write(results: list[Result], directory: Path,
             group_rows = [r for r in rows if (r.budget_seconds, r.gpus,
                                               r.max_train_per_class or 0) == keys[1:]]
             sections[keys] = group_figures(dataset, keys, g, group_rows, cache, safe)
-        pages = budgets.write_page(dataset, table, rows, directory, safe, cache, prices)
+        pages = budgets.write_page(dataset, table, rows, directory, safe, cache, prices,
+                                   references(dataset))
         cache.save(prune=True)
         write_text_atomic(md, to_markdown(dataset, table, env, csv_name=csv.name,
                                           sections=sections,

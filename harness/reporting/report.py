@@ -34,6 +34,8 @@ from harness.scoring import stats
 if TYPE_CHECKING:
     import pandas as pd
 
+#: ``<dataset>-budgets.md``: the budget page (:mod:`harness.reporting.budgets`)
+BUDGETS_SUFFIX = "-budgets"
 MANY_CLASSES = 100  # from here on a confusion matrix is unreadable: a table of pairs instead
 TOP_PAIRS = 15
 
@@ -410,12 +412,11 @@ def write_index(directory: Path) -> Path:
     """``README.md``: one line per dataset page in ``directory``, its best per budget."""
     import pandas as pd
 
-    from harness.reporting.budgets import SUFFIX
-
     rows = []
     for csv in sorted(directory.glob("*.csv")):
         md = csv.with_suffix(".md")
-        if csv.stem.endswith(SUFFIX) and (directory / f"{csv.stem[:-len(SUFFIX)]}.md").is_file():
+        if csv.stem.endswith(BUDGETS_SUFFIX) and \
+                (directory / f"{csv.stem[:-len(BUDGETS_SUFFIX)]}.md").is_file():
             continue  # a budget page: linked from its dataset's line
         try:
             t = pd.read_csv(csv)
@@ -434,7 +435,7 @@ def write_index(directory: Path) -> Path:
             bests.append(f"{format_duration(float(budget))} · {int(gpus)} GPU: "
                          f"**{md_escape(b['contender'])}** {b['test_accuracy']:.2f} %{gap}")
         name = str(t["dataset"].iloc[0]) if len(t) else md.stem
-        budget_page = md.with_name(f"{md.stem}{SUFFIX}.md")
+        budget_page = md.with_name(f"{md.stem}{BUDGETS_SUFFIX}.md")
         link = f" ([by budget]({budget_page.name}))" if budget_page.is_file() else ""
         rows.append([f"[{md_escape(name)}]({md.name}){link}",
                      "; ".join(bests) or "no finished run"])
