@@ -133,9 +133,11 @@ def test_set_comparison(lead: dict[tuple, str], other: dict[tuple, str],
     pairs = [(k, k) for k in shared] or ([(min(lead), min(other))] if lead and other else [])
     for a, b in pairs:
         pa, pb = predictions(lead[a]), predictions(other[b])
-        if pa is None or pb is None or len(pa[1]) != len(pb[1]) \
-                or not np.array_equal(pa[1], pb[1]):
+        if pa is None or pb is None:
             continue
+        if len(pa[1]) != len(pb[1]) or not np.array_equal(pa[1], pb[1]):
+            # not scored on the same test images: no other pair would be either
+            return math.nan, "different test images"
         only_lead, only_other = discordant(pa[0], pb[0], pa[1])
         return mcnemar(only_lead, only_other), f"{only_lead}/{only_other}"
     return math.nan, "no test predictions"
