@@ -203,7 +203,7 @@ def statistics_note(g: pd.DataFrame) -> list[str]:
         return []
     k = len(ranked) - 1
     holm = (f"Holm-corrected for the {k} comparisons with the leader" if k > 1
-            else "one comparison, so no correction is needed")
+            else "Holm-corrected for the one comparison with the leader (no change)")
     tied_imgs = [md_escape(c) for c, t in zip(ranked["contender"], ranked["tied_test_set"],
                                                strict=True) if t]
     images = ("p test imgs: McNemar's mid-p test on the official test images that one of "
