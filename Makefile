@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip
 
-.PHONY: install demo test test-fast lint format clean
+.PHONY: install demo budgets-example test test-fast lint format clean
 
 install: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 
 demo: install
 	$(BIN)/harness run --dataset digits --budget 60s
+
+# leaderboards/digits-budgets.md: three budgets, three seeds (about 20 min on 2 cores)
+budgets-example: install
+	$(BIN)/harness suite run harness/execution/suites/digits-budgets.yml
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -21,12 +21,12 @@ from harness.core.errors import HarnessError
 from harness.core.options import BY_FIELD, DEFAULT_STORE, OPTIONS, Option
 
 
-def _duration(ctx, param, value):
-    from harness.core.budget import parse_duration
+def _budgets(ctx, param, value):
+    from harness.core.budget import parse_budgets
 
     if value is None:
         return None
-    return parse_duration(value, "budget")
+    return parse_budgets(value, "budget")
 
 
 def _click_option(option: Option, override: bool = False):
@@ -51,7 +51,7 @@ def _click_option(option: Option, override: bool = False):
         kwargs["type"] = click.Choice(list(option.choices))
     elif option.kind == "path":
         kwargs["type"] = click.Path(path_type=Path)
-    elif option.kind in ("duration", "size", "choices"):
+    elif option.kind in ("duration", "size", "choices", "prices"):
         kwargs["callback"] = lambda ctx, param, value: option.parse(value)
     return click.option(option.flag, option.field, **kwargs)
 
@@ -82,8 +82,9 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--dataset", "-d", required=True, help="Dataset name (`harness datasets`).")
-@click.option("--budget", "-b", required=True, callback=_duration,
-              help="Training time every contender gets per fold: 90s, 30m, 1h30m.")
+@click.option("--budget", "-b", required=True, callback=_budgets,
+              help="Training time every contender gets per fold: 90s, 30m, 1h30m; a comma "
+                   "list (1m,5m,30m) trains every contender from scratch at each budget.")
 @click.option("--contenders", "-c", default=None,
               help="Comma list or wildcards ('keras-*'); 'all' for every one. "
                    "Default: the default set, where it can run here.")
@@ -104,9 +105,9 @@ def run(dataset, budget, contenders, gpus, **options) -> None:
     names = list_contenders(contenders) if contenders is not None else default_contenders()
     if not names:
         raise HarnessError("no contender can run here: `harness doctor` says what to install")
-    config = RunConfig(dataset=dataset, contenders=tuple(names), budget_seconds=budget,
+    config = RunConfig(dataset=dataset, contenders=tuple(names), budget_seconds=budget[0],
                        gpus=gpus, **options)
-    sys.exit(run_command(config))
+    sys.exit(run_command(config.per_budget(budget)))
 
 
 @cli.command()
@@ -116,11 +117,12 @@ def run(dataset, budget, contenders, gpus, **options) -> None:
               default=Path("leaderboards"), show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("results/runs"),
               show_default=True, help="Job folders whose rows the store may lack (added).")
-def leaderboard(dataset, store, leaderboard_dir, runs_dir) -> None:
+@_click_option(BY_FIELD["prices"])
+def leaderboard(dataset, store, leaderboard_dir, runs_dir, prices) -> None:
     """Write leaderboards/<dataset>.md and .csv from the store and print them."""
     from harness.cli.commands import leaderboard_command
 
-    leaderboard_command(store, dataset, leaderboard_dir, runs_dir)
+    leaderboard_command(store, dataset, leaderboard_dir, runs_dir, prices)
 
 
 @cli.command()

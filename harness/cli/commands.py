@@ -121,16 +121,19 @@ def execute(units: list[Unit], store: Store, executor, run_id: str | None = None
         return None
 
 
-def run_command(config: RunConfig) -> int:
+def run_command(configs: RunConfig | list[RunConfig]) -> int:
+    """Run one config, or one per budget of ``--budget 1m,5m`` (the same but the budget)."""
     from harness.data.registry import prepare_dataset
     from harness.execution.plan import plan
     from harness.execution.scheduler import make_executor
     from harness.reporting import leaderboard
     from harness.store import Store
 
+    configs = configs if isinstance(configs, list) else [configs]
+    config = configs[0]
     # every check before anything is trained: executor, GPUs, leaderboard folder
     executor = make_executor(config.executor, config.ray_address, config.cpus_per_job)
-    executor.check([config])
+    executor.check(configs)
     leaderboard.prepare_dir(config.leaderboard_dir)
     # download and decode once, here where the progress bar shows, before any job starts
     prepare_dataset(config.dataset, config.data_dir, folds=config.folds,
@@ -138,11 +141,12 @@ def run_command(config: RunConfig) -> int:
     store = Store(config.store_url)
     usable_dir(config.runs_dir, "--runs-dir")  # after the store: a bad store makes no folder
     recover(config.runs_dir, store)
-    [unit] = plan([config], store, config.rerun)
-    print_plan(config, unit.jobs, unit.todo, executor.slots(config))
+    units = plan(configs, store, config.rerun)
+    for unit in units:
+        print_plan(unit.config, unit.jobs, unit.todo, executor.slots(unit.config))
     ran: list[Result] = []
-    if unit.todo:
-        got = execute([unit], store, executor)
+    if any(u.todo for u in units):
+        got = execute([u for u in units if u.todo], store, executor)
         if got is None:
             return EXIT_INTERRUPTED
         ran = got
@@ -150,18 +154,21 @@ def run_command(config: RunConfig) -> int:
         out.print("Nothing to run: every job is already in the store (--rerun forces).")
 
     results = store.latest(dataset=config.dataset)
-    written = leaderboard.write(results, config.leaderboard_dir)
+    written = leaderboard.write(results, config.leaderboard_dir,
+                                prices=getattr(config, "prices", None))
     table = leaderboard.rank(results)
-    mine = table[(table["budget_seconds"] == config.budget_seconds)
-                 & (table["gpus"] == config.gpus)
-                 & (table["max_train_per_class"] == (config.max_train_per_class or 0))]
-    print_ranked(mine, f"{config.dataset} · budget {format_duration(config.budget_seconds)}")
+    for c in configs:
+        mine = table[(table["budget_seconds"] == c.budget_seconds)
+                     & (table["gpus"] == c.gpus)
+                     & (table["max_train_per_class"] == (c.max_train_per_class or 0))]
+        print_ranked(mine, f"{c.dataset} · budget {format_duration(c.budget_seconds)}")
     out.print("Written: " + ", ".join(str(p) for p in written), markup=False)
     return outcome(ran)
 
 
 def leaderboard_command(store_url: str, dataset: str | None, directory: Path,
-                        runs_dir: Path = Path("results/runs")) -> None:
+                        runs_dir: Path = Path("results/runs"),
+                        prices: dict[str, float] | None = None) -> None:
     from harness.reporting import leaderboard
     from harness.store import Store
 
@@ -173,7 +180,7 @@ def leaderboard_command(store_url: str, dataset: str | None, directory: Path,
     results = [r for name in names for r in store.latest(dataset=name)]
     if not results:
         raise HarnessError(f"the store holds no results for {dataset!r}")
-    written = leaderboard.write(results, directory)
+    written = leaderboard.write(results, directory, prices=prices)
     table = leaderboard.rank(results)
     for keys, g in table.groupby(leaderboard.GROUP, sort=False, dropna=False):
         print_ranked(g, f"{keys[0]} · budget {format_duration(keys[1])} · {keys[2]} GPU(s)")
@@ -342,20 +349,22 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
     else:
         out.print("Nothing to run: every job of the suite is already in the store "
                   "(--rerun forces).")
-    return _suite_report(suite, store, results, board_dir, fail_on_regression)
+    return _suite_report(suite, store, results, board_dir, fail_on_regression,
+                         getattr(first, "prices", None))
 
 
 def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: Path,
-                  fail_on_regression: bool) -> int:
+                  fail_on_regression: bool, prices: dict[str, float] | None = None) -> int:
     from harness.reporting import leaderboard
+    from harness.reporting.budgets import standings
     from harness.reporting.regressions import compared_count, find_regressions, to_markdown
 
     history = store.history(sorted({r.job_key for r in results})) if results else []
     found = find_regressions(results, history)
     compared = compared_count(results, history)
     datasets = sorted({b.dataset for b in suite.benchmarks})
-    written = leaderboard.write([r for d in datasets for r in store.latest(dataset=d)],
-                                board_dir)
+    latest = [r for d in datasets for r in store.latest(dataset=d)]
+    written = leaderboard.write(latest, board_dir, prices=prices)
     pages = {leaderboard.page_name(d, board_dir): d for d in datasets}
     for md in (p for p in written if p.suffix == ".md" and p.stem in pages):
         # each dataset's page says which of its results got worse in this run
@@ -370,7 +379,8 @@ def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: 
     write_text_atomic(report, f"# Suite: {suite.name}\n\nLast run: {len(results)} job(s) "
                       f"ran ({ran}); leaderboards: "
                       + ", ".join(f"[{p.name}]({p.name})" for p in written if p.suffix == ".md")
-                      + "\n\n" + to_markdown(found, compared))
+                      + "\n\n" + "\n".join(standings(leaderboard.rank(latest)))
+                      + "\n" + to_markdown(found, compared))
     written.append(report)
 
     out.print(f"Ran {len(results)} job(s): {ran}.", markup=False)

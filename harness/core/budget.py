@@ -32,6 +32,16 @@ def parse_duration(text: str, what: str = "duration") -> float:
     return seconds
 
 
+def parse_budgets(text: str | list | tuple, what: str = "budget") -> tuple[float, ...]:
+    """Seconds of ``1m,5m,30m`` (or a list of durations), smallest first, each once."""
+    parts = text if isinstance(text, list | tuple) else str(text).split(",")
+    budgets = [parse_duration(p, what) for p in parts if str(p).strip()]
+    if not budgets:
+        raise HarnessError(f"invalid {what} {text!r}: give one duration or a comma list "
+                           "like 1m,5m,30m")
+    return tuple(sorted(set(budgets)))
+
+
 def format_duration(seconds: float) -> str:
     """``3725`` -> ``1h2m5s``; the inverse of :func:`parse_duration` for whole seconds."""
     seconds = round(seconds)

@@ -8,7 +8,7 @@ table's defaults: a new option needs no edit here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import field, make_dataclass
+from dataclasses import field, make_dataclass, replace
 from typing import Any
 
 from harness.core.jobs import Job
@@ -52,6 +52,16 @@ def _jobs(self, backends_of: Callable[[str], tuple[str | None, ...]] | None = No
     ]
 
 
+def _per_budget(self, budgets: tuple[float, ...] | list[float]) -> list:
+    """This run once per budget: each contender trained from scratch at each one.
+
+    The one expansion of a budget list, for ``--budget 1m,5m`` and a suite's
+    ``budgets:`` alike (the 5-minute mark of a 30-minute run is not a 5-minute run: its
+    schedule was sized for 30).
+    """
+    return [replace(self, budget_seconds=float(b)) for b in dict.fromkeys(budgets)]
+
+
 def _default(value: Any):
     return field(default=value)
 
@@ -67,7 +77,7 @@ RunConfig = make_dataclass(
         *[(o.field, Any, _default(o.value_default)) for o in OPTIONS],
     ],
     frozen=True,
-    namespace={"hard_limit": _hard_limit, "jobs": _jobs,
+    namespace={"hard_limit": _hard_limit, "jobs": _jobs, "per_budget": _per_budget,
                "__doc__": "One run: its matrix and every option of the option table."},
 )
 RunConfig.__module__ = __name__  # so that it pickles (Ray) and prints as what it is

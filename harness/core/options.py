@@ -92,7 +92,25 @@ def _choices(value: Any, what: str, choices: tuple[str, ...]) -> tuple[str, ...]
     return tuple(out)
 
 
-KINDS = ("int", "float", "duration", "size", "path", "text", "flag", "choice", "choices")
+def parse_prices(value: Any, what: str = "--price") -> dict[str, float]:
+    """``gpu=2.5,cpu=0.05`` (or a suite's mapping): money per GPU-hour and per CPU-hour."""
+    if isinstance(value, str):
+        pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise HarnessError(f"{what} takes gpu=PRICE,cpu=PRICE (per hour), not {value!r}")
+        value = {k.strip().lower(): v.strip() for k, _, v in pairs}
+    if not isinstance(value, dict) or not value:
+        raise HarnessError(f"{what} takes gpu=PRICE,cpu=PRICE (per hour), not {value!r}")
+    out = {}
+    for key, price in value.items():
+        if key not in ("gpu", "cpu"):
+            raise HarnessError(f"{what}: unknown resource {key!r}; use gpu= and cpu=")
+        out[key] = _number(price, f"{what} {key}", 0)
+    return out
+
+
+KINDS = ("int", "float", "duration", "size", "path", "text", "flag", "choice", "choices",
+         "prices")
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,8 @@ class Option:
             return Path(_text(value, what))
         if self.kind == "flag":
             return _flag(value, what)
+        if self.kind == "prices":
+            return parse_prices(value, what)
         if self.kind == "choice":
             text = _text(value, what)
             if text not in self.choices:
@@ -212,6 +232,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("ray_address", "--address",
            "Ray cluster address (ray://HOST:10001 or HOST:6379); default: a local Ray, no "
            "cluster needed.", "text", None, scope="cli", override=True),
+    Option("prices", "--price", "Money per GPU-hour and per CPU-hour, for the cost "
+           "columns of the budget pages: gpu=2.5,cpu=0.05.", "prices", None, suite="prices",
+           override=True),
     Option("cpus_per_job", "--cpus-per-job", "CPUs a Ray task asks for (its GPUs: --gpus).",
            "float", 1.0, scope="cli", override=True),
 )

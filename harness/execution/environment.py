@@ -1,9 +1,12 @@
 """The machine a job runs on: its GPUs, and what a row was measured with (library
-versions, CPU and GPU model, git commit). Which libraries count comes from the
-families of the loaded contenders."""
+versions, CPU and GPU model, git commit; through NVML where ``nvidia-ml-py`` is
+installed, each GPU's memory and the driver and CUDA versions; host RAM, the cores the
+job could use, thread settings and whether deterministic ops were asked for). Which
+libraries count comes from the families of the loaded contenders."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
@@ -78,12 +81,72 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@functools.cache
+def nvml_details() -> tuple[dict, str | None, str | None]:
+    """Per GPU (all of them, by index) its name and memory, and the driver and CUDA
+    versions, read through NVML (``nvidia-ml-py``, optional); nothing where it or a
+    driver is missing."""
+    try:
+        import pynvml
+    except ImportError:
+        return (), None, None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # no driver, no GPU: NVML raises its own error classes
+        return (), None, None
+    try:
+        def text(value) -> str:
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        driver = text(pynvml.nvmlSystemGetDriverVersion())
+        cuda_int = pynvml.nvmlSystemGetCudaDriverVersion()
+        cuda = f"{cuda_int // 1000}.{cuda_int % 1000 // 10}"
+        gpus = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            gpus.append({"name": text(pynvml.nvmlDeviceGetName(handle)),
+                         "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20})
+        return tuple(gpus), driver, cuda
+    except Exception:
+        return (), None, None
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+#: set, any of these makes the frameworks choose deterministic kernels
+_DETERMINISM = ("TF_DETERMINISTIC_OPS", "HARNESS_DETERMINISTIC")
+_THREADS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS")
+
+
+def host_facts() -> dict[str, object]:
+    """Host RAM, the cores this process may use, deterministic ops, thread settings."""
+    import psutil
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count()
+    threads = {k: os.environ[k] for k in _THREADS if os.environ.get(k)}
+    return {
+        "host_ram_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "cpus_available": cpus,
+        "deterministic": any(os.environ.get(k, "").lower() in ("1", "true", "yes")
+                             for k in _DETERMINISM),
+        "threads": ", ".join(f"{k}={v}" for k, v in threads.items()) or f"default ({cpus})",
+    }
+
+
 def describe_environment() -> dict[str, object]:
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     models = gpu_models()
     if gpus is not None:
         ids = [int(g) for g in gpus.split(",") if g.strip().isdigit()]
         models = tuple(models[i] for i in ids if i < len(models))
+    details, driver, cuda = nvml_details()
+    if gpus is not None and details:
+        ids = [int(g) for g in gpus.split(",") if g.strip().isdigit()]
+        details = tuple(details[i] for i in ids if i < len(details))
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -92,4 +155,8 @@ def describe_environment() -> dict[str, object]:
         "gpus": list(models),
         "packages": package_versions(),
         "git_commit": git_commit(),
+        "gpu_details": list(details),
+        "gpu_driver": driver,
+        "cuda": cuda,
+        **host_facts(),
     }

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.core.budget import parse_budgets
 from harness.core.config import RunConfig
 from harness.core.errors import HarnessError
 from harness.core.options import OPTIONS, Option
@@ -274,7 +275,8 @@ def load_suite(path: Path) -> Suite:
                          params=m.get("params", {}),
                          options={o.field: m[k] for k, o in JOB_OPTIONS.items() if k in m})
         benchmarks += [replace(base, dataset=d, budget_seconds=b, gpus=g)
-                       for d in m["datasets"] for b in m["budgets"] for g in m.get("gpus", [0])]
+                       for d in m["datasets"] for b in parse_budgets(m["budgets"])
+                       for g in m.get("gpus", [0])]
     # the same cell listed twice runs once
     return Suite(name=name, path=path, benchmarks=tuple(_freeze(benchmarks)),
                  run_options=options)

@@ -140,6 +140,35 @@ def tradeoff(path: Path, labels: list[str], xs: list[float], ys: list[float], xl
     _save(fig, path)
 
 
+def budget_curves(path: Path, series: dict[str, tuple[list, list, list]],
+                  leaders: list[tuple[float, float, str]], title: str) -> None:
+    """Test accuracy against budget (log scale), one line per contender with ± std bars;
+    the leader of each budget ringed and named."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, (xs, ys, err) in series.items():
+        ax.errorbar(xs, ys, yerr=err, marker="o", markersize=4, capsize=3, label=plain(label))
+    for x, y, name in leaders:
+        ax.scatter([x], [y], s=160, facecolors="none", edgecolors="black", zorder=5)
+        ax.annotate(plain(name, 24), (x, y), textcoords="offset points", xytext=(0, 9),
+                    ha="center", fontsize=7)
+    ax.set_xscale("log")
+    budgets = sorted({x for xs, _, _ in series.values() for x in xs})
+    ax.set_xticks(budgets, [_duration(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set(xlabel="training budget per fold (log)", ylabel="test accuracy %",
+           title=plain(title))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    _save(fig, path)
+
+
+def _duration(seconds: float) -> str:
+    from harness.core.budget import format_duration
+
+    return format_duration(seconds)
+
+
 def anytime(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], budget: float,
             title: str) -> None:
     """Validation accuracy against elapsed training seconds, one line per contender."""

@@ -25,6 +25,7 @@ from harness.core.names import safe_name
 from harness.reporting.markdown import csv_safe, md_escape, md_table
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 GROUP = ["dataset", "budget_seconds", "gpus", "max_train_per_class"]
@@ -155,7 +156,29 @@ def rank(results: list[Result]) -> pd.DataFrame:
     ]
     from harness.scoring.stats import annotate
 
-    return annotate(table, frame, GROUP)
+    return annotate(table, frame, GROUP, predictions=test_predictions)
+
+
+_PREDICTIONS: dict[str, tuple] = {}
+
+
+def test_predictions(jobdir: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(predicted class, true class)`` of a job folder's test images, or None; kept
+    per file stamp, since every group compares its leader with each contender."""
+    import numpy as np
+
+    from harness.core.context import PREDICTIONS_FILE
+    from harness.reporting.figures import file_stamp
+
+    path = Path(jobdir) / PREDICTIONS_FILE
+    stamp = file_stamp(path)
+    if stamp not in _PREDICTIONS:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                _PREDICTIONS[stamp] = (data["proba"].argmax(1), data["labels"].astype(int))
+        except (OSError, ValueError, KeyError):
+            _PREDICTIONS[stamp] = None
+    return _PREDICTIONS[stamp]
 
 
 def _seed_gap(dataset: str, contender: str, accuracy: float) -> float:
@@ -210,8 +233,18 @@ def _p_value(row) -> str:
     return md_escape(row.test) or "–"
 
 
+def _p_test_set(row) -> str:
+    if row.test in ("leader", "one run alone"):
+        return "leader"
+    p = getattr(row, "p_test_set", math.nan)
+    if isinstance(p, float) and not math.isnan(p):
+        return ("< 0.001" if p < 0.001 else f"{p:.3f}") + (" =" if row.tied_test_set else "")
+    return "–"
+
+
 def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = None,
-                csv_name: str | None = None, sections: dict | None = None) -> str:
+                csv_name: str | None = None, sections: dict | None = None,
+                budgets_page: str | None = None, provenance: list[str] | None = None) -> str:
     """The page ``leaderboards/<dataset>.md``: ranked tables, then the references.
 
     ``sections`` maps a group's keys to markdown lines shown below its table (the
@@ -230,8 +263,11 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
     from harness.reporting.report import environment_lines
 
     out += environment_lines(env)
-    header = ["Rank", "Contender", "Family", "Backend", "Test acc. %", "p vs #1", "Macro-F1",
-              "Train s",
+    if budgets_page:
+        out += [f"Which approach wins at which budget (crossovers, time to accuracy, cost, "
+                f"a recommendation): [{md_escape(budgets_page)}]({budgets_page}).", ""]
+    header = ["Rank", "Contender", "Family", "Backend", "Test acc. %", "p vs #1", "p test imgs",
+              "Macro-F1", "Train s",
               "Budget used", "Latency p50 ms", "Throughput img/s", "Params", "Status",
               "Gap to SOTA pts", "Gap to seed pts"]
     notes: list[str] = []
@@ -251,19 +287,20 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
                 "–" if row.rank is None or str(row.rank) == "<NA>" else str(row.rank),
                 md_escape(row.contender),
                 md_escape(row.family), md_escape(row.keras_backend or "–"), _accuracy(row),
-                _p_value(row),
+                _p_value(row), _p_test_set(row),
                 _num(row.test_macro_f1, "{:.3f}"),
                 _num(row.train_seconds), used, _num(row.latency_p50_ms, "{:.2f}"),
                 _num(row.throughput_per_s, "{:.0f}"), _count(row.parameters),
                 md_escape(status), _num(row.gap_to_sota_pts, "{:+.2f}"),
                 _num(row.gap_to_seed_pts, "{:+.2f}"),
             ])
-        out += [md_table(header, rows, "rlllrrrrrrrrlrr"), ""]
+        out += [md_table(header, rows, "rllrrrrrrrrrlrr"), ""]
         if g["over_budget"].any():
             out += ["⚠ trained more than 5 % over its budget: not a fair comparison.", ""]
         out += (sections or {}).get(keys, [])
     if notes:
         out += ["### Rows that did not finish", "", *dict.fromkeys(notes), ""]
+    out += provenance or []
     refs = references(dataset)
     out += ["## Published references", ""]
     if refs:
@@ -308,21 +345,24 @@ def page_name(dataset: str, directory: Path) -> str:
     return safe
 
 
-def write(results: list[Result], directory: Path) -> list[Path]:
+def write(results: list[Result], directory: Path,
+          prices: dict[str, float] | None = None) -> list[Path]:
     """Write ``<dataset>.md`` and ``<dataset>.csv`` for every dataset in ``results``,
     the figures in ``<dataset>/`` and the index ``README.md``; a full disk is one line
     (every file is written whole or not at all)."""
     try:
-        return _write(results, directory)
+        return _write(results, directory, prices)
     except OSError as exc:
         raise HarnessError(f"cannot write the leaderboards in {directory}: {exc.strerror}; "
                            "free space (the pages are rewritten from the store by "
                            "`harness leaderboard`) or pass --leaderboard-dir") from None
 
 
-def _write(results: list[Result], directory: Path) -> list[Path]:
+def _write(results: list[Result], directory: Path,
+           prices: dict[str, float] | None = None) -> list[Path]:
+    from harness.reporting import budgets
     from harness.reporting.figures import FigureCache
-    from harness.reporting.report import group_figures, write_index
+    from harness.reporting.report import group_figures, provenance_lines, write_index
 
     prepare_dir(directory)
     written = []
@@ -337,10 +377,14 @@ def _write(results: list[Result], directory: Path) -> list[Path]:
             group_rows = [r for r in rows if (r.budget_seconds, r.gpus,
                                               r.max_train_per_class or 0) == keys[1:]]
             sections[keys] = group_figures(dataset, keys, g, group_rows, cache, safe)
+        pages = budgets.write_page(dataset, table, rows, directory, safe, cache, prices,
+                                   references(dataset))
         cache.save(prune=True)
         write_text_atomic(md, to_markdown(dataset, table, env, csv_name=csv.name,
-                                          sections=sections))
+                                          sections=sections,
+                                          budgets_page=pages[0].name if pages else None,
+                                          provenance=provenance_lines(rows)))
         write_with(csv, lambda tmp, table=table: csv_safe(table).to_csv(tmp, index=False))
-        written += [md, csv]
+        written += [md, csv, *pages]
     written.append(write_index(directory))
     return written

@@ -34,6 +34,8 @@ from harness.scoring import stats
 if TYPE_CHECKING:
     import pandas as pd
 
+#: ``<dataset>-budgets.md``: the budget page (:mod:`harness.reporting.budgets`)
+BUDGETS_SUFFIX = "-budgets"
 MANY_CLASSES = 100  # from here on a confusion matrix is unreadable: a table of pairs instead
 TOP_PAIRS = 15
 
@@ -199,19 +201,30 @@ def statistics_note(g: pd.DataFrame) -> list[str]:
     ranked = g[g["rank"].notna()]
     if ranked.empty:
         return []
+    k = len(ranked) - 1
+    holm = (f"Holm-corrected for the {k} comparisons with the leader" if k > 1
+            else "Holm-corrected for the one comparison with the leader (no change)")
+    tied_imgs = [md_escape(c) for c, t in zip(ranked["contender"], ranked["tied_test_set"],
+                                               strict=True) if t]
+    images = ("p test imgs: McNemar's mid-p test on the official test images that one of "
+              "the two models classified right and the other wrong (one pair of runs: the "
+              f"same fold and seed where both have it), {holm}. It says whether these two "
+              "trained models differ on these images, not whether another training run "
+              "would; **=** marks those not distinguishable from the leader at α = 0.05")
+    images += f": {', '.join(tied_imgs)}." if tied_imgs else "; none is."
     if int(ranked.iloc[0]["ok_runs"]) < 2:
-        return ["**One run per contender**: no significance test is possible, and a "
-                "difference of a point or two may be noise. Run with `--folds 3` or "
-                "`--seeds 3` to know.", ""]
+        return ["**One run per contender**: no test over runs is possible (p vs #1), and "
+                "a difference of a point or two may be the luck of one training run. Run "
+                "with `--folds 3` or `--seeds 3` to know.", "", images, ""]
     tests = sorted({t for t in ranked["test"] if t not in ("", "leader", "one run alone")})
     tied = [md_escape(c) for c, t in zip(ranked["contender"], ranked["tied"], strict=True) if t]
     why = (" (Nadeau and Bengio's correction: K-fold's training sets overlap, so a plain "
            "t-test would be far too confident)" if stats.CORRECTED in tests else "")
-    text = (f"p: two-sided {' / '.join(tests) or 'paired test'} of each contender against "
-            f"the leader over the runs they share{why}. **=** marks contenders not "
-            f"distinguishable from the leader at α = 0.05")
+    text = (f"p vs #1: two-sided {' / '.join(tests) or 'paired test'} of each contender "
+            f"against the leader over the runs they share{why}, {holm}. **=** marks "
+            f"contenders not distinguishable from the leader at α = 0.05")
     text += f": {', '.join(tied)}." if tied else "; none is."
-    return [text, ""]
+    return [text, "", images, ""]
 
 
 def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Result],
@@ -341,6 +354,57 @@ def environment_lines(env: dict[str, Any]) -> list[str]:
     return [f"Ran on {md_escape(machine)} with {md_escape(', '.join(versions))}{commit}.", ""]
 
 
+def provenance(r: Result) -> tuple[str, ...]:
+    """What a row was measured on, as a reviewer would check it: GPU model, driver,
+    CUDA, GPU memory, host RAM, precision, Keras backend, deterministic ops, threads."""
+    env = r.environment or {}
+    gpus = env.get("gpu_details") or []
+    names = ", ".join(dict.fromkeys(g.get("name", "?") for g in gpus)) or \
+        ", ".join(env.get("gpus") or []) or "none"
+    memory = ", ".join(dict.fromkeys(f"{g['memory_mb'] / 1024:.0f} GiB" for g in gpus
+                                     if g.get("memory_mb"))) or "–"
+    ram = env.get("host_ram_gb")
+    deterministic = env.get("deterministic")
+
+    def text(value: Any) -> str:
+        return "–" if value in (None, "") else str(value)
+
+    # Result fields of newer versions (backend, precision), read where they exist
+    return (names, text(env.get("gpu_driver")), text(env.get("cuda")), memory,
+            "–" if ram is None else f"{ram:.0f} GB",
+            text(getattr(r, "precision", None) or (r.description or {}).get("precision")),
+            text(getattr(r, "keras_backend", None) or env.get("keras_backend")),
+            "–" if deterministic is None else ("on" if deterministic else "off"),
+            text(env.get("threads")))
+
+
+PROVENANCE_HEADER = ["GPU", "Driver", "CUDA", "GPU memory", "Host RAM", "Precision",
+                     "Keras backend", "Deterministic ops", "Threads", "Rows"]
+
+
+def provenance_lines(rows: list[Result]) -> list[str]:
+    """The page's provenance: each distinct setup its rows ran on, and what varies."""
+    counts: dict[tuple, int] = {}
+    for r in rows:
+        if r.status is Status.OK:
+            key = provenance(r)
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return []
+    table = [[md_escape(c) for c in key] + [str(n)] for key, n in counts.items()]
+    return ["## Provenance", "",
+            md_table(PROVENANCE_HEADER, table, "l" * 9 + "r"), "",
+            "What varies from run to run, and why: on a GPU, cuDNN and atomic adds pick "
+            "kernels and summation orders at run time, so two runs with the same seed "
+            "differ in their last digits unless deterministic ops are on (and then they "
+            "are slower); on a CPU, the number of threads changes the order of "
+            "floating-point sums the same way. The training budget is wall-clock time, so "
+            "a busier or slower machine trains fewer epochs in it; and each seed draws "
+            "its own validation split and initial weights. The spread over seeds and "
+            "folds (± std) is the measure of it; compare rows from different setups "
+            "above with care.", ""]
+
+
 # -- leaderboards/README.md ---------------------------------------------------------
 
 
@@ -351,6 +415,9 @@ def write_index(directory: Path) -> Path:
     rows = []
     for csv in sorted(directory.glob("*.csv")):
         md = csv.with_suffix(".md")
+        if csv.stem.endswith(BUDGETS_SUFFIX) and \
+                (directory / f"{csv.stem[:-len(BUDGETS_SUFFIX)]}.md").is_file():
+            continue  # a budget page: linked from its dataset's line
         try:
             t = pd.read_csv(csv)
         except (OSError, ValueError, pd.errors.EmptyDataError):
@@ -368,11 +435,15 @@ def write_index(directory: Path) -> Path:
             bests.append(f"{format_duration(float(budget))} · {int(gpus)} GPU: "
                          f"**{md_escape(b['contender'])}** {b['test_accuracy']:.2f} %{gap}")
         name = str(t["dataset"].iloc[0]) if len(t) else md.stem
-        rows.append([f"[{md_escape(name)}]({md.name})", "; ".join(bests) or "no finished run"])
+        budget_page = md.with_name(f"{md.stem}{BUDGETS_SUFFIX}.md")
+        link = f" ([by budget]({budget_page.name}))" if budget_page.is_file() else ""
+        rows.append([f"[{md_escape(name)}]({md.name}){link}",
+                     "; ".join(bests) or "no finished run"])
     out = ["# Leaderboards", "",
            "One line per dataset: the best contender per training budget, its test "
            "accuracy and its gap to the published state of the art. Each page has the "
-           "full table, the significance tests and the figures.", ""]
+           "full table, the significance tests and the figures; where a dataset ran at "
+           "several budgets, its budget page says which approach wins at which budget.", ""]
     out += [md_table(["Dataset", "Best per budget"], rows) if rows else "No pages yet.", ""]
     path = directory / "README.md"
     write_text_atomic(path, "\n".join(out))

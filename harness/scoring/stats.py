@@ -16,11 +16,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
+
+    #: a job folder to ``(predicted class, true class)`` per test image, or None
+    Predictions = Callable[[str], tuple[np.ndarray, np.ndarray] | None]
 
 ALPHA = 0.05
 CORRECTED = "corrected resampled t-test"
 PAIRED = "paired t-test over seeds"
+MCNEMAR = "McNemar mid-p on the test images"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,46 @@ def paired_t(diffs: np.ndarray) -> float:
     return _t_p_value(float(d.mean()), float(d.var(ddof=1)), n, 1 / n)
 
 
+def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values; NaN (no test) stays NaN and does not count."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    m = len(idx)
+    if not m:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    running = 0.0
+    for i, j in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out
+
+
+def mcnemar(b: int, c: int, mid: bool = True) -> float:
+    """Two-sided p of McNemar's exact test on ``b`` and ``c``, the discordant counts
+    (images only the first got right, images only the second got right).
+
+    ``mid``: the mid-p version (half the probability of the observed count removed).
+    """
+    from scipy.special import bdtr  # the binomial CDF, without scipy.stats' import time
+
+    n, k = int(b + c), int(min(b, c))
+    if n == 0:
+        return 1.0
+    cdf = float(bdtr(k, n, 0.5))
+    if not mid:
+        return min(1.0, 2 * cdf)
+    point = cdf - (float(bdtr(k - 1, n, 0.5)) if k > 0 else 0.0)
+    return min(1.0, 2 * (cdf - 0.5 * point))
+
+
+def discordant(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """(images only ``a`` got right, images only ``b`` got right)."""
+    a, b = np.asarray(pred_a) == labels, np.asarray(pred_b) == labels
+    return int(np.sum(a & ~b)), int(np.sum(~a & b))
+
+
 def compare(leader: dict[tuple, float], other: dict[tuple, float], folds: int,
             test_train_ratio: float | None = None, alpha: float = ALPHA) -> Comparison:
     """Compare two contenders' scores keyed by ``(fold, seed)``."""
@@ -79,22 +125,52 @@ def compare(leader: dict[tuple, float], other: dict[tuple, float], folds: int,
     return Comparison(p, len(shared), test, p >= alpha)
 
 
-def annotate(table: pd.DataFrame, frame: pd.DataFrame, group: list[str],
-             alpha: float = ALPHA) -> pd.DataFrame:
-    """Add ``p_value``, ``tied`` and ``test`` columns: each row against its group's leader.
+def test_set_comparison(lead: dict[tuple, str], other: dict[tuple, str],
+                        predictions: Predictions) -> tuple[float, str]:
+    """McNemar's mid-p between the first pair of runs (same fold and seed, else each
+    one's first run) whose test predictions are both there; (NaN, why) otherwise."""
+    shared = sorted(set(lead) & set(other))
+    pairs = [(k, k) for k in shared] or ([(min(lead), min(other))] if lead and other else [])
+    for a, b in pairs:
+        pa, pb = predictions(lead[a]), predictions(other[b])
+        if pa is None or pb is None:
+            continue
+        if len(pa[1]) != len(pb[1]) or not np.array_equal(pa[1], pb[1]):
+            # not scored on the same test images: no other pair would be either
+            return math.nan, "different test images"
+        only_lead, only_other = discordant(pa[0], pb[0], pa[1])
+        return mcnemar(only_lead, only_other), f"{only_lead}/{only_other}"
+    return math.nan, "no test predictions"
 
-    ``table`` is the ranked table (leader first in each group), ``frame`` the raw rows.
+
+def annotate(table: pd.DataFrame, frame: pd.DataFrame, group: list[str],
+             alpha: float = ALPHA, predictions: Predictions | None = None
+             ) -> pd.DataFrame:
+    """Add, for each row against its group's leader: ``p_raw`` and ``p_value`` (that p
+    Holm-corrected over the group's k - 1 comparisons), ``tied`` and ``test``; and the
+    test over the shared test images, ``p_test_set`` (Holm-corrected McNemar mid-p),
+    ``tied_test_set`` and ``discordant`` ("only the leader right / only this one right").
+
+    ``table`` is the ranked table (leader first in each group), ``frame`` the raw rows,
+    ``predictions`` reads a job folder's test predictions (None: no test-set test).
     """
     import pandas as pd
 
     table = table.copy()
-    table["p_value"], table["tied"], table["test"] = math.nan, False, ""
+    table["p_value"], table["p_raw"], table["tied"], table["test"] = math.nan, math.nan, \
+        False, ""
+    table["p_test_set"], table["tied_test_set"], table["discordant"] = math.nan, False, ""
     if frame.empty or table.empty:
         return table
     ok = frame[frame["status"] == "ok"]
     ok = ok.assign(acc=pd.to_numeric(ok["test_accuracy"], errors="coerce")).dropna(subset=["acc"])
-    runs = {k: dict(zip(zip(g["fold"], g["seed"], strict=True), g["acc"], strict=True))
-            for k, g in ok.groupby([*group, "contender"], sort=False, dropna=False)}
+    runs, folders = {}, {}
+    artifacts = ok["artifacts"] if "artifacts" in ok else pd.Series("", index=ok.index)
+    ok = ok.assign(artifacts=artifacts.fillna(""))
+    for k, g in ok.groupby([*group, "contender"], sort=False, dropna=False):
+        keys = list(zip(g["fold"], g["seed"], strict=True))
+        runs[k] = dict(zip(keys, g["acc"], strict=True))
+        folders[k] = {key: a for key, a in zip(keys, g["artifacts"], strict=True) if a}
     sizes = ok.assign(ratio=pd.to_numeric(ok["n_val"], errors="coerce")
                       / pd.to_numeric(ok["n_train"], errors="coerce"))
     ratio = sizes.groupby(group, dropna=False)["ratio"].mean().to_dict()
@@ -104,7 +180,10 @@ def annotate(table: pd.DataFrame, frame: pd.DataFrame, group: list[str],
             continue
         lead = ranked.iloc[0]
         lead_runs = runs.get((*keys, lead["contender"]), {})
+        lead_folders = folders.get((*keys, lead["contender"]), {})
         folds = int(ok.loc[ok["contender"] == lead["contender"], "folds"].max() or 1)
+        raw: dict = {}
+        on_test: dict = {}
         for idx in ranked.index:
             name = table.at[idx, "contender"]
             if name == lead["contender"]:
@@ -113,7 +192,18 @@ def annotate(table: pd.DataFrame, frame: pd.DataFrame, group: list[str],
             r = ratio.get(keys, math.nan)
             c = compare(lead_runs, runs.get((*keys, name), {}), folds,
                         None if r is None or math.isnan(r) else r, alpha)
-            table.at[idx, "p_value"] = c.p_value
-            table.at[idx, "tied"] = c.tied
+            raw[idx] = c.p_value
             table.at[idx, "test"] = c.test or c.note
+            if predictions is not None:
+                on_test[idx] = test_set_comparison(
+                    lead_folders, folders.get((*keys, name), {}), predictions)
+        for idx, p_raw, p in zip(raw, raw.values(), holm(list(raw.values())), strict=True):
+            table.at[idx, "p_raw"] = p_raw
+            table.at[idx, "p_value"] = p
+            table.at[idx, "tied"] = bool(p >= alpha)  # NaN: no test, so not shown as tied
+        tests = [p for p, _ in on_test.values()]
+        for (idx, (_, counts)), p in zip(on_test.items(), holm(tests), strict=True):
+            table.at[idx, "p_test_set"] = p
+            table.at[idx, "tied_test_set"] = bool(p >= alpha)
+            table.at[idx, "discordant"] = counts
     return table

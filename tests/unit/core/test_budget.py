@@ -51,3 +51,34 @@ def test_parse_size(text, size):
 def test_parse_size_refuses(text):
     with pytest.raises(HarnessError, match="512M or 8G"):
         parse_size(text)
+
+
+def test_a_budget_list_is_sorted_and_each_budget_once():
+    from harness.core.budget import parse_budgets
+
+    assert parse_budgets("5m,1m, 30m,1m") == (60.0, 300.0, 1800.0)
+    assert parse_budgets(["15s", 5.0]) == (5.0, 15.0)
+    with pytest.raises(HarnessError, match="comma list"):
+        parse_budgets(",")
+    with pytest.raises(HarnessError, match="invalid budget"):
+        parse_budgets("1m,abc")
+
+
+def test_per_budget_is_one_config_per_budget():
+    from harness.core.config import RunConfig
+
+    base = RunConfig(dataset="digits", contenders=("a",), budget_seconds=5.0)
+    configs = base.per_budget((5.0, 15.0))
+    assert [c.budget_seconds for c in configs] == [5.0, 15.0]
+    assert {j.budget_seconds for c in configs for j in c.jobs()} == {5.0, 15.0}
+
+
+def test_prices_are_read_from_the_flag_and_from_a_suite_mapping():
+    from harness.core.options import BY_FIELD
+
+    option = BY_FIELD["prices"]
+    assert option.parse("gpu=2.5, cpu=0.05") == {"gpu": 2.5, "cpu": 0.05}
+    assert option.parse({"gpu": 3}) == {"gpu": 3.0}
+    for bad in ("gpu", "tpu=1", "gpu=-1", "gpu=inf"):
+        with pytest.raises(HarnessError, match="--price"):
+            option.parse(bad)

@@ -1,0 +1,409 @@
+"""Which approach wins at which budget: ``leaderboards/<dataset>-budgets.md`` (+ CSV).
+
+Written when the store holds two or more budgets of a dataset for the same GPU count
+(and train-set cap). Every number comes from runs that were each trained from scratch
+at their own budget: a Keras contender sizes its learning-rate schedule to the time it
+is given, so the 5-minute point of a 30-minute run is not what a 5-minute run reaches.
+
+The page has, per GPU count: accuracy against budget (a figure, log budget axis,
+± std over folds and seeds, the leader of each budget marked), the crossover budgets
+(where the leader changes, and whether the change is significant), time to accuracy
+(the smallest budget that reached a target, and when a run first reached it on its
+learning curve), cost (GPU- and CPU-hours per job, money where prices are given,
+accuracy against cost with its Pareto front) and a recommendation per budget range.
+Also the suite page's standings: win rate and average rank across datasets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.core.budget import format_duration
+from harness.core.context import HISTORY_FILE
+from harness.core.jobs import Result, Status
+from harness.reporting import figures as fig
+from harness.reporting.markdown import md_escape, md_table
+from harness.reporting.report import BUDGETS_SUFFIX, load_history, representative
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: the accuracy targets beside the seed projects' figures: these shares of the best seen
+TARGET_SHARES = (0.90, 0.95)
+SUFFIX = BUDGETS_SUFFIX
+
+
+def page_stem(safe: str) -> str:
+    return f"{safe}{SUFFIX}"
+
+
+def _fmt(value: float, spec: str = "{:.2f}", missing: str = "–") -> str:
+    return missing if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else spec.format(value)
+
+
+def _ranked(g: pd.DataFrame) -> pd.DataFrame:
+    return g[g["rank"].notna() & g["test_accuracy"].notna()]
+
+
+def _leader(g: pd.DataFrame) -> pd.Series | None:
+    ranked = _ranked(g)
+    return None if ranked.empty else ranked.iloc[0]
+
+
+def _tied(row: pd.Series) -> bool | None:
+    """Whether a row cannot be told from its group's leader: the test over runs where
+    there is one, else the test over the test images; None where neither could run."""
+    p = row.get("p_value", math.nan)
+    if isinstance(p, float) and not math.isnan(p):
+        return bool(row["tied"])
+    p = row.get("p_test_set", math.nan)
+    if isinstance(p, float) and not math.isnan(p):
+        return bool(row["tied_test_set"])
+    return None
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _p_text(row: pd.Series) -> str:
+    parts = []
+    p = row.get("p_value", math.nan)
+    if isinstance(p, float) and not math.isnan(p):
+        parts.append(f"{_p(p)} over runs, Holm-corrected")
+    q = row.get("p_test_set", math.nan)
+    if isinstance(q, float) and not math.isnan(q):
+        parts.append(f"{_p(q)} on the test images, Holm-corrected")
+    return "; ".join(parts) or "no test possible"
+
+
+# -- cost -------------------------------------------------------------------------------
+
+
+def job_cost(r: Result, prices: dict[str, float] | None) -> dict[str, float]:
+    """Wall seconds of a job (setup, training, evaluation), its GPU- and CPU-hours (the
+    GPUs it was given and the cores it could use, for that long) and their price."""
+    wall = sum(v for v in (r.setup_seconds, r.train_seconds, r.eval_seconds) if v)
+    env = r.environment or {}
+    cores = env.get("cpus_available") or env.get("cpu_count") or 1
+    gpu_h, cpu_h = r.gpus * wall / 3600, float(cores) * wall / 3600
+    money = math.nan
+    if prices:
+        money = gpu_h * prices.get("gpu", 0.0) + cpu_h * prices.get("cpu", 0.0)
+    return {"wall_seconds": wall, "gpu_hours": gpu_h, "cpu_hours": cpu_h, "cost": money}
+
+
+def _costs(rows: list[Result], prices: dict[str, float] | None) -> dict[tuple, dict]:
+    """Mean cost per job of each (contender, budget, GPUs, cap) over its ok runs."""
+    acc: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.status is Status.OK:
+            key = (r.contender, r.budget_seconds, r.gpus, r.max_train_per_class or 0)
+            acc.setdefault(key, []).append(job_cost(r, prices))
+    return {k: {m: float(np.mean([c[m] for c in v])) for m in v[0]} for k, v in acc.items()}
+
+
+# -- time to accuracy -------------------------------------------------------------------
+
+
+def targets(refs: list, best: float) -> list[tuple[str, float]]:
+    """(label, accuracy %): the seed projects' figures (of ``refs``, the dataset's
+    published references), then shares of the best accuracy seen."""
+    out = [(f"seed: {r.label}", r.accuracy) for r in refs if r.kind == "seed"]
+    out += [(f"{share:.0%} of best ({best * share:.2f} %)", best * share)
+            for share in TARGET_SHARES if not math.isnan(best)]
+    return out
+
+
+def _first_reach(history: dict[str, np.ndarray] | None, target: float) -> float:
+    """Seconds into training at which validation accuracy first reached ``target`` %."""
+    if history is None:
+        return math.nan
+    hit = np.flatnonzero(np.nan_to_num(history["val_accuracy"], nan=-1.0) * 100 >= target)
+    return float(history["elapsed_seconds"][hit[0]]) if len(hit) else math.nan
+
+
+# -- the page ---------------------------------------------------------------------------
+
+
+def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory: Path,
+               safe: str, cache: fig.FigureCache, prices: dict[str, float] | None = None,
+               refs: list | None = None) -> list[Path]:
+    """Write ``<safe>-budgets.md`` and ``.csv`` when some GPU count has 2+ budgets;
+    the figures go to the cache's folder (the dataset page's). Returns what it wrote."""
+    import pandas as pd
+
+    from harness.core.files import write_text_atomic, write_with
+    from harness.reporting.markdown import csv_safe
+
+    sets = [(keys, g) for keys, g in table.groupby(["gpus", "max_train_per_class"], sort=True)
+            if _ranked(g)["budget_seconds"].nunique() >= 2]
+    if not sets:
+        return []
+    stem = page_stem(safe)
+    costs = _costs(rows, prices)
+    out = [f"# Which approach wins at which budget: {md_escape(dataset)}", "",
+           f"Back to the leaderboard: [{md_escape(safe)}.md]({safe}.md).", "",
+           "Each contender was trained **from scratch at each budget**, not stopped early "
+           "in one long run: a contender sizes its schedule (learning rate, epochs, search) "
+           "to the time it is given, so the 5-minute point of a 30-minute run is not what "
+           "a 5-minute run reaches. Accuracy is top-1 on the official test split, mean ± "
+           "std over folds and seeds.", ""]
+    csv_rows: list[dict[str, Any]] = []
+    for (gpus, cap), g in sets:
+        title = f"{int(gpus)} GPU" + ("s" if gpus != 1 else "")
+        if cap:
+            title += f" · at most {int(cap)} training images per class"
+        out += [f"## {title}", ""]
+        out += _section(dataset, g, rows, costs, cache, safe, int(gpus), int(cap), prices,
+                        csv_rows, refs or [])
+    write_text_atomic(directory / f"{stem}.md", "\n".join(out))
+    frame = pd.DataFrame(csv_rows)
+    write_with(directory / f"{stem}.csv",
+               lambda tmp: csv_safe(frame).to_csv(tmp, index=False))
+    return [directory / f"{stem}.md", directory / f"{stem}.csv"]
+
+
+def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
+             cache: fig.FigureCache, rel: str, gpus: int, cap: int,
+             prices: dict[str, float] | None, csv_rows: list[dict], refs: list
+             ) -> list[str]:
+    budgets = sorted(_ranked(g)["budget_seconds"].unique())
+    by_budget = {b: g[g["budget_seconds"] == b] for b in budgets}
+    leaders = {b: _leader(by_budget[b]) for b in budgets}
+    names = list(dict.fromkeys(_ranked(g).sort_values("test_accuracy", ascending=False,
+                                                      kind="stable")["contender"]))
+    cell = {(r.contender, r.budget_seconds): r for r in _ranked(g).itertuples()}
+    prefix = f"budgets-{gpus}gpu" + (f"-cap{cap}" if cap else "") + "-"
+    out: list[str] = []
+
+    # accuracy against budget: a table and its figure
+    header = ["Contender", *[format_duration(b) for b in budgets]]
+    table_rows = []
+    for name in names:
+        cells = []
+        for b in budgets:
+            r = cell.get((name, b))
+            if r is None:
+                cells.append("–")
+                continue
+            text = _fmt(r.test_accuracy) + ("" if math.isnan(r.test_accuracy_std)
+                                            else f" ± {r.test_accuracy_std:.2f}")
+            lead = leaders[b]
+            cells.append(f"**{text}** ★" if lead is not None and lead["contender"] == name
+                         else text)
+        table_rows.append([md_escape(name), *cells])
+    out += ["### Accuracy against budget", "",
+            md_table(header, table_rows, "l" + "r" * len(budgets)), "",
+            "★: the leader at that budget (test accuracy %).", ""]
+    series = {}
+    for name in names:
+        pts = [(b, cell[(name, b)].test_accuracy, cell[(name, b)].test_accuracy_std)
+               for b in budgets if (name, b) in cell]
+        series[name] = ([p[0] for p in pts], [p[1] for p in pts],
+                        [0.0 if math.isnan(p[2]) else p[2] for p in pts])
+    marks = [(float(b), float(lead["test_accuracy"]), str(lead["contender"]))
+             for b, lead in leaders.items() if lead is not None]
+    title = f"{dataset} · {gpus} GPU(s): test accuracy against training budget"
+    name = cache.draw(f"{prefix}accuracy-vs-budget.png", fig.digest(series, marks, title),
+                      fig.budget_curves, series, marks, title)
+    out += [f"![accuracy against budget]({rel}/{name})", "",
+            "Budget axis in log scale; bars: ± std over folds and seeds; ringed: the "
+            "leader of each budget.", ""]
+
+    # crossovers
+    out += ["### Crossover budgets", ""]
+    changes = []
+    for lo, hi in itertools.pairwise(budgets):
+        a, b = leaders[lo], leaders[hi]
+        if a is None or b is None or a["contender"] == b["contender"]:
+            continue
+        old = by_budget[hi][by_budget[hi]["contender"] == a["contender"]]
+        if old.empty:
+            verdict = f"{md_escape(a['contender'])} has no result at {format_duration(hi)}"
+        else:
+            o = old.iloc[0]
+            tied = _tied(o)
+            gap = float(b["test_accuracy"] - o["test_accuracy"])
+            verdict = (f"at {format_duration(hi)} **{md_escape(b['contender'])}** leads "
+                       f"{md_escape(a['contender'])} by {gap:+.2f} pts ({_p_text(o)}): "
+                       + ("**significant**" if tied is False else
+                          "not significant: within the noise" if tied else
+                          "no test was possible"))
+        changes.append(f"- Between {format_duration(lo)} and {format_duration(hi)} the lead "
+                       f"passes from **{md_escape(a['contender'])}** to "
+                       f"**{md_escape(b['contender'])}**; {verdict}.")
+    if changes:
+        out += [*changes, ""]
+    else:
+        first = leaders[budgets[0]]
+        out += [f"The leader is the same at every budget: "
+                f"**{md_escape(first['contender'])}**.", ""]
+
+    # time to accuracy
+    best = float(_ranked(g)["test_accuracy"].max())
+    goals = targets(refs, best)
+    by_name: dict[tuple, list[Result]] = {}
+    for r in rows:
+        if r.gpus == gpus and (r.max_train_per_class or 0) == cap:
+            by_name.setdefault((r.contender, r.budget_seconds), []).append(r)
+    histories = {}
+    for name in names:
+        for b in budgets:
+            rep = representative(by_name.get((name, b), []))
+            if rep is not None:
+                histories[(name, b)] = load_history(Path(rep.artifacts) / HISTORY_FILE)
+    header = ["Contender"]
+    for label, _ in goals:
+        header += [f"{md_escape(label)}: budget", "in-run s"]
+    tta_rows = []
+    reach: dict[tuple[str, str], tuple[float, float]] = {}
+    for name in names:
+        line = [md_escape(name)]
+        for label, goal in goals:
+            hit = next((b for b in budgets if (name, b) in cell
+                        and cell[(name, b)].test_accuracy >= goal), math.nan)
+            firsts = [_first_reach(histories.get((name, b)), goal) for b in budgets]
+            first = min((f for f in firsts if not math.isnan(f)), default=math.nan)
+            reach[(name, label)] = (hit, first)
+            line += [format_duration(hit) if not math.isnan(hit) else "not reached",
+                     _fmt(first, "{:.1f}")]
+        tta_rows.append(line)
+    out += ["### Time to accuracy", "",
+            md_table(header, tta_rows, "l" + "rr" * len(goals)), "",
+            "Budget: the smallest budget whose from-scratch runs reached the target on "
+            "average (test accuracy). In-run s: the training seconds at which one run "
+            "(the median one of each budget, earliest over the budgets) first reached "
+            "the target on its learning curve — validation accuracy, which the "
+            "contenders log per epoch; '–' where it never did or logged no curve.", ""]
+
+    # cost
+    money = bool(prices)
+    header = ["Contender", "Budget", "Test acc. %", "Wall s per job", "GPU-h per job",
+              "CPU-h per job"] + (["Cost per job"] if money else [])
+    cost_rows, labels, xs, ys = [], [], [], []
+    for name in names:
+        for b in budgets:
+            if (name, b) not in cell:
+                continue
+            c = costs.get((name, b, gpus, cap))
+            if c is None:
+                continue
+            r = cell[(name, b)]
+            cost_rows.append([md_escape(name), format_duration(b), _fmt(r.test_accuracy),
+                              _fmt(c["wall_seconds"], "{:.1f}"), _fmt(c["gpu_hours"], "{:.4f}"),
+                              _fmt(c["cpu_hours"], "{:.4f}")]
+                             + ([_fmt(c["cost"], "{:.4f}")] if money else []))
+            x = c["cost"] if money else (c["gpu_hours"] if gpus else c["cpu_hours"])
+            if x > 0 and not math.isnan(r.test_accuracy):
+                labels.append(f"{name} @ {format_duration(b)}")
+                xs.append(float(x))
+                ys.append(float(r.test_accuracy))
+            csv_rows.append({
+                "dataset": dataset, "gpus": gpus, "max_train_per_class": cap,
+                "contender": name, "budget_seconds": b, "test_accuracy": r.test_accuracy,
+                "test_accuracy_std": r.test_accuracy_std, "rank": r.rank,
+                "leader": leaders[b] is not None and leaders[b]["contender"] == name,
+                **c,
+                **{f"budget_to_{label}": reach[(name, label)][0] for label, _ in goals},
+                **{f"in_run_seconds_to_{label}": reach[(name, label)][1]
+                   for label, _ in goals},
+            })
+    what = ("money per job" if money else "GPU-hours per job" if gpus else "CPU-hours per job")
+    out += ["### Cost", "", md_table(header, cost_rows, "llrrrr" + ("r" if money else "")),
+            "",
+            "Per job (one fold of one seed): wall time of setup, training and evaluation; "
+            "GPU-hours: the GPUs it was given for that long; CPU-hours: the cores it could "
+            "use for that long"
+            + (f"; cost at {prices.get('gpu', 0):g} per GPU-hour and {prices.get('cpu', 0):g}"
+               " per CPU-hour." if money else
+               ". Pass `--price gpu=2.5,cpu=0.05` (per hour) for money, as DAWNBench reports "
+               "the cost of a run."), ""]
+    if xs:
+        name = cache.draw(f"{prefix}accuracy-vs-cost.png", fig.digest(labels, xs, ys, what),
+                          fig.tradeoff, labels, xs, ys, f"{what} (log)",
+                          f"{dataset}: accuracy against {what}")
+        out += [f"![accuracy against cost]({rel}/{name})", "",
+                "Red: the Pareto front, the (contender, budget) pairs no other beats on "
+                "both cost and accuracy.", ""]
+
+    # recommendation
+    out += ["### Recommendation", "", *recommend(budgets, by_budget, leaders), ""]
+    return out
+
+
+def recommend(budgets: list[float], by_budget: dict, leaders: dict) -> list[str]:
+    """One sentence per budget range: what to train there."""
+    picks = []
+    for b in budgets:
+        lead = leaders[b]
+        if lead is None:
+            continue
+        ranked = _ranked(by_budget[b])
+        tied = [r for _, r in ranked.iloc[1:].iterrows() if _tied(r)]
+        faster = [r for r in tied if not math.isnan(r["latency_p50_ms"])
+                  and not math.isnan(lead["latency_p50_ms"])
+                  and r["latency_p50_ms"] < lead["latency_p50_ms"]]
+        choice = min(faster, key=lambda r: r["latency_p50_ms"]) if faster else lead
+        picks.append((b, choice, lead, tied))
+    lines = []
+    i = 0
+    while i < len(picks):
+        j = i
+        while j + 1 < len(picks) and picks[j + 1][1]["contender"] == picks[i][1]["contender"]:
+            j += 1
+        start, end = picks[i][0], picks[j][0]
+        nxt = picks[j + 1][0] if j + 1 < len(picks) else None
+        if nxt is not None:
+            span = f"With {format_duration(start)} to under {format_duration(nxt)}"
+        else:
+            span = (f"With {format_duration(start)} or more (measured up to "
+                    f"{format_duration(end)})")
+        _, choice, lead, tied = picks[j]
+        name = md_escape(choice["contender"])
+        text = (f"- {span} of training per fold: train **{name}** "
+                f"({choice['test_accuracy']:.2f} % at {format_duration(end)}")
+        if choice["contender"] != lead["contender"]:
+            text += (f"; as accurate as the leader {md_escape(lead['contender'])} within the "
+                     f"noise, and faster to predict: {choice['latency_p50_ms']:.2f} ms vs "
+                     f"{lead['latency_p50_ms']:.2f} ms per image")
+        elif tied:
+            text += ("; " + ", ".join(md_escape(r["contender"]) for r in tied)
+                     + " cannot be told from it: more runs (`--seeds 3`) would decide")
+        lines.append(text + ").")
+        i = j + 1
+    return lines
+
+
+# -- the suite page: standings across datasets ------------------------------------------
+
+
+def standings(table: pd.DataFrame) -> list[str]:
+    """Win rate and average rank of each contender across the datasets, per budget and
+    GPU count (``table``: :func:`harness.reporting.leaderboard.rank` of every dataset)."""
+    ranked = table[table["rank"].notna()]
+    if ranked.empty:
+        return []
+    out = ["## Standings across datasets", "",
+           "Per budget: on how many of the datasets each contender ranked first (ties "
+           "share the win), and its average rank where it ran.", ""]
+    for (budget, gpus), g in ranked.groupby(["budget_seconds", "gpus"], sort=True):
+        n = g["dataset"].nunique()
+        rows = []
+        for name, c in g.groupby("contender", sort=False):
+            wins = int((c["rank"] == 1).sum())
+            rows.append((wins / n, float(c["rank"].astype(float).mean()), name, wins,
+                         c["dataset"].nunique()))
+        rows.sort(key=lambda r: (-r[0], r[1], r[2]))
+        out += [f"### Budget {format_duration(budget)} · {int(gpus)} GPU(s) · {n} dataset(s)",
+                "",
+                md_table(["Contender", "Wins", "Win rate", "Average rank", "Datasets"],
+                         [[md_escape(name), str(wins), f"{rate:.0%}", f"{avg:.2f}", str(k)]
+                          for rate, avg, name, wins, k in rows], "lrrrr"), ""]
+    return out

@@ -1,0 +1,37 @@
+"""A suite at two budgets writes the budget page: figure, crossover, time to accuracy,
+cost and the recommendation; the suite page has the standings across datasets."""
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+SUITE = """
+name: budgets
+contenders: [sklearn-logreg, test-quick]
+datasets: [digits]
+budgets: [5s, 15s]
+max_train_per_class: 30
+"""
+
+
+def test_suite_at_two_budgets_writes_the_budget_page(tmp_path):
+    (tmp_path / "suite.yml").write_text(SUITE)
+    done = run_cli(["suite", "run", "suite.yml", "--price", "gpu=2.5,cpu=0.05"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    boards = tmp_path / "leaderboards"
+    md = (boards / "digits-budgets.md").read_text()
+    figure = "digits/budgets-0gpu-cap30-accuracy-vs-budget.png"
+    assert f"]({figure})" in md and (boards / figure).stat().st_size > 0
+    assert "passes from" in md or "The leader is the same at every budget" in md
+    assert "### Time to accuracy" in md and "95% of best" in md
+    assert "### Cost" in md and "at 2.5 per GPU-hour and 0.05 per CPU-hour" in md
+    assert "### Recommendation" in md and "of training per fold: train **" in md
+    assert (boards / "digits-budgets.csv").is_file()
+    page = (boards / "digits.md").read_text()
+    assert "(digits-budgets.md)" in page and "Holm-corrected" in page
+    assert "p test imgs" in page and "## Provenance" in page
+    assert "([by budget](digits-budgets.md))" in (boards / "README.md").read_text()
+    suite = (boards / "suite-budgets.md").read_text()
+    assert "## Standings across datasets" in suite and "Win rate" in suite

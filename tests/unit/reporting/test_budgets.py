@@ -1,0 +1,100 @@
+"""The budget page: accuracy against budget, crossovers, time to accuracy, cost."""
+
+import csv
+
+import numpy as np
+import pandas as pd
+
+from harness.core.jobs import Job, Result, Status
+from harness.reporting import budgets, leaderboard
+
+
+def _run(root, name, budget, seed, acc, curve=(0.5, 0.8, 0.9), gpus=0):
+    job = Job("digits", name, 0, 1, seed, budget, gpus=gpus)
+    folder = root / job.key
+    folder.mkdir(parents=True)
+    with open(folder / "history.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["epoch", "elapsed_seconds", "val_accuracy"])
+        for e, v in enumerate(curve, 1):
+            w.writerow([e, budget * e / len(curve), v])
+    labels = np.arange(300) % 10
+    pred = labels.copy()
+    pred[: round((1 - acc) * 300)] += 1
+    np.savez(folder / "test_predictions.npz", proba=np.eye(11)[pred], labels=labels)
+    return Result.for_job(job, Status.OK, test_accuracy=acc, train_seconds=budget,
+                          setup_seconds=2.0, eval_seconds=1.0, latency_p50_ms=1.0,
+                          n_train=900, n_val=100, artifacts=str(folder),
+                          environment={"cpus_available": 2})
+
+
+def _rows(root):
+    rows = []
+    for seed in range(3):
+        rows += [_run(root, "fast-cnn", 5.0, seed, 0.90 + 0.002 * seed),
+                 _run(root, "big-model", 5.0, seed, 0.70 + 0.002 * seed),
+                 _run(root, "fast-cnn", 15.0, seed, 0.91 + 0.002 * seed),
+                 _run(root, "big-model", 15.0, seed, 0.97 + 0.002 * seed, (0.6, 0.95, 0.97))]
+    return rows
+
+
+def test_budget_page_has_figure_crossover_time_to_accuracy_cost_and_advice(tmp_path):
+    out = tmp_path / "boards"
+    written = leaderboard.write(_rows(tmp_path / "runs"), out, prices={"cpu": 0.05})
+    page = out / "digits-budgets.md"
+    assert page in written and (out / "digits-budgets.csv") in written
+    md = page.read_text()
+    figure = out / "digits" / "budgets-0gpu-accuracy-vs-budget.png"
+    assert "(digits/budgets-0gpu-accuracy-vs-budget.png)" in md and figure.stat().st_size
+    assert (out / "digits" / "budgets-0gpu-accuracy-vs-cost.png").is_file()
+    assert "from scratch at each budget" in md
+    assert "Between 5s and 15s the lead passes from **fast-cnn** to **big-model**" in md
+    assert "**significant**" in md
+    assert "### Time to accuracy" in md and "90% of best" in md
+    assert "### Cost" in md and "Cost per job" in md
+    assert "train **fast-cnn**" in md and "train **big-model**" in md
+    table = pd.read_csv(out / "digits-budgets.csv")
+    assert set(table["contender"]) == {"fast-cnn", "big-model"}
+    assert table["cpu_hours"].gt(0).all() and table["cost"].gt(0).all()
+    main = (out / "digits.md").read_text()
+    assert "(digits-budgets.md)" in main and "## Provenance" in main
+    index = (out / "README.md").read_text()
+    assert "([by budget](digits-budgets.md))" in index and index.count("\n| [") == 1
+
+
+def test_figures_are_cached_and_one_budget_writes_no_page(tmp_path):
+    out = tmp_path / "boards"
+    rows = _rows(tmp_path / "runs")
+    leaderboard.write(rows, out)
+    figure = out / "digits" / "budgets-0gpu-accuracy-vs-budget.png"
+    stamp = figure.stat().st_mtime_ns
+    leaderboard.write(rows, out)
+    assert figure.stat().st_mtime_ns == stamp
+    one = tmp_path / "one"
+    leaderboard.write([r for r in rows if r.budget_seconds == 5.0], one)
+    assert not (one / "digits-budgets.md").exists()
+
+
+def test_same_leader_everywhere_is_said(tmp_path):
+    rows = [r for r in _rows(tmp_path / "runs") if r.contender == "fast-cnn"]
+    leaderboard.write(rows, tmp_path / "boards")
+    md = (tmp_path / "boards" / "digits-budgets.md").read_text()
+    assert "The leader is the same at every budget: **fast-cnn**" in md
+    assert "With 5s or more (measured up to 15s) of training per fold: train **fast-cnn**" in md
+
+
+def test_standings_count_wins_and_average_rank():
+    table = pd.DataFrame({
+        "dataset": ["a", "a", "b", "b"], "budget_seconds": [5.0] * 4, "gpus": [0] * 4,
+        "contender": ["x", "y", "x", "y"], "rank": pd.array([1, 2, 2, 1], dtype="Int64"),
+    })
+    md = "\n".join(budgets.standings(table))
+    assert "| x | 1 | 50% | 1.50 | 2 |" in md
+
+
+def test_job_cost_counts_gpus_and_cores():
+    job = Job("digits", "m", 0, 1, 0, 3600.0, gpus=2)
+    r = Result.for_job(job, Status.OK, setup_seconds=0.0, train_seconds=3600.0,
+                       eval_seconds=0.0, environment={"cpus_available": 8})
+    c = budgets.job_cost(r, {"gpu": 2.5, "cpu": 0.05})
+    assert c["gpu_hours"] == 2 and c["cpu_hours"] == 8 and c["cost"] == 2 * 2.5 + 8 * 0.05
