@@ -48,6 +48,8 @@ class Backbone:
     rows: tuple[int, ...] = (224,)  # input sizes with a file of their own (else 224's)
     static: bool = False  # cannot be built for any input size (NASNet's cells)
     min_size: int = 32  # Keras' minimum input size
+    #: Keras backends its application cannot be built on, with Keras' reason
+    unsupported: tuple[tuple[str, str], ...] = ()
 
     def weights_file(self, size: int | None) -> tuple[str, str]:
         rows = size if size in self.rows else 224
@@ -71,7 +73,9 @@ BACKBONES: dict[str, Backbone] = {
         KERAS_URL + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"),
     "nasnetmobile": Backbone(
         "NASNetMobile", "nasnet_mobile_no_top.h5", KERAS_URL + "nasnet/NASNet-mobile-no-top.h5",
-        TF_MODE, static=True),
+        TF_MODE, static=True,
+        unsupported=(("torch", "Keras builds NASNetMobile on TensorFlow and JAX only, not "
+                               "on PyTorch (a Keras limitation)"),)),
     "efficientnetb0": Backbone(
         "EfficientNetB0", "efficientnetb0_notop.h5",
         "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"),
@@ -267,7 +271,8 @@ class KerasTransfer(kc.KerasContender):
                 kc.compile_model(keras, self.model, learning_rate=lr,
                                  label_smoothing=p["label_smoothing"],
                                  jit_compile=p["jit_compile"])
-            if seconds < p["eager_below"]:
+            if seconds < p["eager_below"] and kc.backend() != "jax":
+                # (JAX runs eagerly op by op, compiling each op: slower than its jit)
                 self.model.run_eagerly = True
                 report.notes.append(f"trained eagerly: {seconds:.0f} s is too short to trace")
             got, batch_size = kc.halve_batch_on_oom(
@@ -310,6 +315,7 @@ def _variant(name: str, doc: str, **recipe: Any) -> type[KerasTransfer]:
     """Register a KerasTransfer variant: its recipe only, no new class hierarchy."""
     cls = type("".join(w.capitalize() for w in name.split("-")), (KerasTransfer,), {
         "__doc__": doc, "defaults": {**RECIPE, **recipe}, "__module__": __name__,
+        "unsupported_backends": dict(BACKBONES[recipe["backbone"]].unsupported),
     })
     return register(name)(cls)
 

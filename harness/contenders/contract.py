@@ -82,6 +82,9 @@ class Contender:
     defaults: ClassVar[dict[str, Any]] = {}
     #: typical seconds of setup plus evaluation, for the plan's wall-time estimate
     overhead_seconds: ClassVar[float] = 20.0
+    #: backends of its family it cannot run on, each with the reason (a ``skipped``
+    #: row there, and ``auto`` picks another)
+    unsupported_backends: ClassVar[dict[str, str]] = {}
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
         unknown = set(params) - set(self.defaults)

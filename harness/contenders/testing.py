@@ -185,7 +185,9 @@ class ContenderTestCase:
 
         from harness.contenders import get
 
-        why = get(name).unavailable() or self._setting(self.skips, name, backend)
+        cls = get(name)
+        why = (cls.unavailable() or cls.unsupported_backends.get(backend or "")
+               or self._setting(self.skips, name, backend))
         if why:
             pytest.skip(why)
         spec = {"name": name, "backend": backend,

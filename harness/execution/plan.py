@@ -28,15 +28,18 @@ class Unit:
 
 def backends(config: RunConfig):
     """``contender -> its Keras backends`` for ``config.jobs``: ``auto`` is the family's
-    first installed backend (its first, where none is: the job then says what to
-    install); contenders of families without backends get ``(None,)``."""
+    first installed backend the contender runs on (its first, where none is installed:
+    the job then says what to install); families without backends get ``(None,)``."""
 
     def of(name: str) -> tuple[str | None, ...]:
-        family = get(name).framework
+        cls = get(name)
+        family = cls.framework
         if not family.backends:
             return (None,)
         wanted = config.keras_backends or ("auto",)
-        first = (family.installed_backends() or family.backends)[0]
+        runs_on = [b for b in family.backends if b not in cls.unsupported_backends]
+        installed = [b for b in family.installed_backends() if b in runs_on]
+        first = (installed or runs_on or family.backends)[0]
         return tuple(dict.fromkeys(first if b == "auto" else b for b in wanted))
 
     return of

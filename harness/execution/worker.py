@@ -77,19 +77,27 @@ def _write_history(path: Path, history: list) -> None:
         writer.writerows(asdict(e) for e in history)
 
 
-def _choose_backend(family, wanted: str | None) -> str | None:
-    """Set the family's backend variable to the job's backend (or the first installed).
+def _choose_backend(cls, wanted: str | None) -> str | None:
+    """Set the family's backend variable to the job's backend (or the first installed
+    one the contender runs on).
 
-    A backend that is not installed here is a ``skipped`` row naming the install.
+    A backend that is not installed here, or that the contender cannot run on, is a
+    ``skipped`` row naming the fix.
     """
     from harness.core.errors import ContenderUnavailable
 
+    family = cls.framework
     if not family.backend_variable:
         return None
     installed = family.installed_backends()
-    backend = wanted or (installed[0] if installed else None)
+    usable = [b for b in installed if b not in cls.unsupported_backends]
+    backend = wanted or (usable[0] if usable else None)
     if backend is None:
         return None  # the family's own modules are missing: its check says so
+    if backend in cls.unsupported_backends:
+        others = ", ".join(b for b in family.backends if b not in cls.unsupported_backends)
+        raise ContenderUnavailable(f"{cls.unsupported_backends[backend]}: --keras-backend "
+                                   f"{others or 'another backend'}")
     if backend not in installed:
         module = family.backend_modules.get(backend, backend)
         others = f"; installed here: {', '.join(installed)}" if installed else ""
@@ -133,7 +141,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         # the framework's switches, set before its modules are first imported
         for name, value in cls.framework.environment:
             os.environ.setdefault(name, value)
-        backend = _choose_backend(cls.framework, job.keras_backend)
+        backend = _choose_backend(cls, job.keras_backend)
         if backend:
             row["keras_backend"] = backend
         if context.offline:  # the Hugging Face libraries read their own switch
