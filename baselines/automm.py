@@ -297,6 +297,18 @@ def _budget_callback(
     return BudgetCallback()
 
 
+def _timer_callback(budget: Budget, after: float | None):
+    """Lightning's ``Timer`` for the time left, less what AutoMM does after training
+    (as measured on earlier fits, else a fifth of the time left)."""
+    from datetime import timedelta
+
+    from lightning.pytorch.callbacks import Timer
+
+    left = budget.remaining()
+    reserve = after if after is not None else 0.2 * left
+    return Timer(duration=timedelta(seconds=max(1.0, left - reserve)), interval="step")
+
+
 def _attach(predictor, callback) -> bool:
     """Add ``callback`` to the trainer AutoMM builds for fitting; False if it can't be done."""
     learner = getattr(predictor, "_learner", None)
@@ -546,9 +558,22 @@ class AutoMM(Contender):
         callback = (
             _budget_callback(budget, report, val_batches, log.after(key)) if (gpus <= 1) else None
         )
-        if callback is None or not _attach(self.predictor, callback):
+        if gpus > 1:
+            # Several GPUs train in other processes (DDP), where this process's callback
+            # cannot look: Lightning's own Timer, checked after every step and agreed on
+            # by every rank, stops training while what follows still fits
+            timer = _timer_callback(budget, log.after(key))
+            self.budget_mechanism = ("Lightning Timer on every rank + time_limit"
+                                     if _attach(self.predictor, timer) else "time_limit")
+        elif callback is not None and _attach(self.predictor, callback):
+            self.budget_mechanism = "budget callback + time_limit"
+        else:
             callback = None
+            self.budget_mechanism = "time_limit"
+        if self.budget_mechanism == "time_limit":
             report.notes.append("no in-run budget callback: AutoMM's time_limit only")
+        elif gpus > 1:
+            report.notes.append(f"{gpus} GPUs: stopped by {self.budget_mechanism}")
         started = time.monotonic()
         self.predictor.fit(
             train_df,
@@ -597,6 +622,7 @@ class AutoMM(Contender):
             "image_size": getattr(self, "image_size", None),
             "per_device_batch_size": getattr(self, "batch_size", None),
             "time_limit": getattr(self, "time_limit", None),
+            "budget_mechanism": getattr(self, "budget_mechanism", None),
             "parameters": int(predictor.trainable_parameters) if predictor else None,
         }
 

@@ -157,3 +157,19 @@ def test_digits_run_trains_within_five_percent_of_its_budget(tmp_path, automm_we
         curve = list(csv.DictReader(fh))
     assert curve and all(float(e["val_accuracy"]) >= 0 for e in curve)
     assert (result.parent / "model" / "model.ckpt").is_file()  # --keep-models
+
+
+@needs_automm
+def test_several_gpus_stop_on_lightnings_timer_for_the_time_left():
+    """DDP ranks run in other processes: a Timer every rank checks after each step."""
+    import lightning.pytorch  # noqa: F401  (imported before the clock starts)
+
+    from baselines.automm import _timer_callback
+    from harness.core.budget import Budget
+
+    budget = Budget(100.0, gpus=2)
+    timer = _timer_callback(budget, after=12.0)
+    assert type(timer).__name__ == "Timer" and timer._interval == "step"
+    assert 86.0 <= timer._duration <= 88.0  # the time left less what follows training
+    guessed = _timer_callback(budget, after=None)  # nothing measured: a fifth held back
+    assert 78.0 <= guessed._duration <= 80.0
