@@ -447,7 +447,6 @@ class AutoMM(Contender):
     family = "automm"
     framework = AUTOMM
     pretrained = True
-    in_default_set = False  # minutes of imports and PNG work: run when named
     overhead_seconds = 60.0
     preset: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {"backbone": None, "image_size": None, "batch_size": None}

@@ -179,7 +179,6 @@ class KerasTransfer(kc.KerasContender):
     family = "keras-transfer"
     requires = ("h5py",)
     pretrained = True
-    in_default_set = False
     overhead_seconds = 60.0
     defaults: ClassVar[dict[str, Any]] = RECIPE
     backbone: Any = None

@@ -41,6 +41,11 @@ def test_every_command_has_help(command, tmp_path):
     (["--dataset", "digits", "--budget", "60s", "--gpus", "64", "-c", "test-quick"],
      "asks for more GPUs"),
     (["--budget", "60s"], "--dataset"),
+    (["--dataset", "digits", "--budget", "60s", "-c", "@nope"], "unknown lineup '@nope'"),
+    (["--dataset", "digits", "--budget", "60s", "--param", "keras-shallow.nope=1"],
+     "known: batch_size"),
+    (["--dataset", "digits", "--budget", "60s", "-c", "test-quick", "--param", "x"],
+     "CONTENDER.KEY=VALUE"),
 ])
 def test_bad_input_is_one_clear_line(args, fragment, tmp_path):
     done = run_cli(["run", *args], tmp_path)
@@ -70,6 +75,8 @@ def test_listing_commands(tmp_path):
     listed = run_cli(["contenders"], tmp_path)
     assert listed.returncode == 0
     assert "sklearn-logreg" in listed.stdout and "test-hang" in listed.stdout
+    for name in ("@default", "@seeds", "@quick", "@all"):
+        assert name in listed.stdout
 
 
 def test_doctor_reports_every_area(tmp_path):
