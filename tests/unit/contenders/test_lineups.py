@@ -77,7 +77,7 @@ def test_param_is_typed_like_a_suite_and_names_the_known_keys():
         parse_param("keras-shallow.nope=1", names)
     with pytest.raises(HarnessError, match="not a contender of this run"):
         parse_param("keras-cnn6.dropout=0.1", names)
-    with pytest.raises(HarnessError, match="CONTENDER.KEY=VALUE"):
+    with pytest.raises(HarnessError, match=r"CONTENDER\.KEY=VALUE"):
         parse_param("dropout=0.1", names)
 
 

@@ -202,5 +202,5 @@ def test_a_lineup_in_a_suite_is_chosen_per_cell(tmp_path):
         assert cell.contenders.count("sklearn-logreg") == 1
     assert "keras-fastnet" in cells[1].contenders and "keras-fastnet" not in cells[0].contenders
     path.write_text("datasets: [digits]\ncontenders: ['@nope']\nbudgets: [10s]\n")
-    with pytest.raises(HarnessError, match="line 2.*unknown lineup"):
+    with pytest.raises(HarnessError, match=r"line 2.*unknown lineup"):
         load_suite(path)
