@@ -163,6 +163,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         description = contender.describe()
         row["description"] = description
         row["parameters"] = description.get("parameters")
+        row["trainable_parameters"] = description.get("trainable_parameters")
         model_path = contender.save(jobdir / MODEL_DIR)
         row["model_bytes"] = _tree_bytes(model_path)
         if model_path is not None and not context.keep_models:
