@@ -43,7 +43,8 @@ def main() -> None:
     train, val = Split(images, labels, k), Split(val_images, val_labels, k)
     with tempfile.TemporaryDirectory() as tmp:
         weights = save_efficientnet_lite0(Path(tmp) / "weights").parent
-        print(f"{'size':>5} {'map':>5} {'acc %':>7} {'train s':>8} {'ms/img':>7} {'pts/s':>6}")
+        lines = [f"{'size':>5} {'map':>5} {'acc %':>7} {'train s':>8} {'ms/img':>7} "
+                 f"{'pts/s':>6}"]
         for size in (int(s) for s in args.sizes.split(",")):
             job = Path(tmp) / f"job{size}"
             context = JobContext(job_dir=job, weights_dir=weights, offline=True,
@@ -58,9 +59,11 @@ def main() -> None:
             proba = contender.predict_proba(test_images)
             accuracy = float((proba.argmax(1) == test_labels).mean()) * 100
             timing = measure(contender.predict_proba, test_images, seconds=4.0)
-            print(f"{size:>5} {max(1, size // 32):>3}x{max(1, size // 32):<1} {accuracy:>7.1f} "
-                  f"{seconds:>8.1f} {timing['latency_mean_ms']:>7.2f} "
-                  f"{accuracy / seconds:>6.2f}", flush=True)
+            side = max(1, size // 32)
+            lines.append(f"{size:>5} {side:>3}x{side:<1} {accuracy:>7.1f} {seconds:>8.1f} "
+                         f"{timing['latency_mean_ms']:>7.2f} {accuracy / seconds:>6.2f}")
+            print(lines[-1], flush=True)
+    print("\n".join(["", "summary (EfficientNet-Lite0, real weights):", *lines]))
 
 
 if __name__ == "__main__":
