@@ -221,7 +221,7 @@ def weights_context(weights_dir: Path | None = None) -> JobContext:
 def contenders_command(pattern: str, weights_dir: Path | None = None) -> None:
     from rich.markup import escape
 
-    from harness.contenders import get
+    from harness.contenders import get, list_contenders
     from harness.contenders.lineups import LINEUPS, default_lineup, lineup, select
     from harness.contenders.lineups import Profile as P
 
@@ -248,6 +248,8 @@ def contenders_command(pattern: str, weights_dir: Path | None = None) -> None:
     t = Table(title="Contenders")
     for col in ("name", "family", "lineups", "needs", "can run here"):
         t.add_column(col, overflow="fold")
+    if not pattern.replace(",", "").strip():
+        list_contenders(pattern)  # refuses it, naming what to write
     for name in [p.name for p in select(pattern)]:
         cls = get(name)
         why = cls.unavailable()
