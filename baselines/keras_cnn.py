@@ -44,7 +44,6 @@ class KerasCNN(kc.KerasContender):
     """A Keras model built by ``build(keras, input_shape, num_classes, params)``."""
 
     family = "keras-cnn"
-    in_default_set = False
     defaults: ClassVar[dict[str, Any]] = RECIPE
     build: ClassVar[Any] = None
 
@@ -186,7 +185,6 @@ KerasShallow = _variant(
     "around the head: trained for the whole budget it would otherwise overfit digits.",
     dropout=0.3,
 )
-KerasShallow.in_default_set = True
 
 _variant(
     "keras-cnn6", build_cnn6,

@@ -34,6 +34,9 @@ TF_MODE = (1 / 127.5, -1.0)
 #: EfficientNet's ImageNet build divides by sqrt(std) once more after its Normalization
 #: layer, a layer Keras adds only for ``weights="imagenet"``, not for a file path
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+#: the applications downsample 32x: images below 64 px are resized up to it, so that
+#: the last feature map is at least 2x2 (at 32 px one value per channel is left)
+MIN_INPUT_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,6 @@ class KerasTransfer(kc.KerasContender):
     family = "keras-transfer"
     requires = ("h5py",)
     pretrained = True
-    in_default_set = False
     overhead_seconds = 60.0
     defaults: ClassVar[dict[str, Any]] = RECIPE
     backbone: Any = None
@@ -226,7 +228,7 @@ class KerasTransfer(kc.KerasContender):
         if self.params["input_size"]:
             return self.params["input_size"], self.params["input_size"]
         height, width = shape[:2]
-        scale = max(1.0, self.spec.min_size / min(height, width))
+        scale = max(1.0, max(self.spec.min_size, MIN_INPUT_SIZE) / min(height, width))
         return round(height * scale), round(width * scale)
 
     def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
@@ -324,7 +326,7 @@ for _key, _spec in BACKBONES.items():
     if _key != "convnext-base":  # its seed recipe is the two-phase one below
         _variant(f"{_key}-frozen",
                  f"{_spec.app}, ImageNet weights frozen, a new head at the images' own size "
-                 "(at least 32 px): the seed's Model I.", backbone=_key)
+                 "(at least 64 px: a 2x2 last feature map): the seed's Model I.", backbone=_key)
     _variant(f"{_key}-224-finetune",
              f"{_spec.app} on images resized to 224, every layer fine-tuned at 1e-4 from "
              "ImageNet weights: the seed's Model III.",

@@ -238,7 +238,6 @@ class KerasTuned(kc.KerasContender):
 
     family = "keras-tuned"
     overhead_seconds = 25.0
-    in_default_set = False
     defaults: ClassVar[dict[str, Any]] = {
         "search_fraction": 0.6, "trials": 6, "min_trial_seconds": 3.0,
     }

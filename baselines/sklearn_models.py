@@ -87,7 +87,8 @@ class SklearnLogReg(Contender):
     def describe(self) -> dict[str, Any]:
         model = getattr(self, "model", None)
         n = int(model.coef_.size + model.intercept_.size) if model is not None else None
-        return {"params": dict(self.params), "parameters": n, "input": "raw pixels / 255"}
+        return {"params": dict(self.params), "parameters": n, "trainable_parameters": n,
+                "input": "raw pixels / 255"}
 
     def save(self, path: Path) -> Path | None:
         import pickle

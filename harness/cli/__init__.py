@@ -77,6 +77,7 @@ def cli() -> None:
     Quick start:
       harness run --dataset digits --budget 60s
       harness run --dataset cifar10 --budget 30m --contenders 'keras-*'
+      harness run --dataset cifar10 --budget 30m -c @seeds --param keras-cnn6.dropout=0.3
     """
 
 
@@ -86,28 +87,42 @@ def cli() -> None:
               help="Training time every contender gets per fold: 90s, 30m, 1h30m; a comma "
                    "list (1m,5m,30m) trains every contender from scratch at each budget.")
 @click.option("--contenders", "-c", default=None,
-              help="Comma list or wildcards ('keras-*'); 'all' for every one. "
-                   "Default: the default set, where it can run here.")
+              help="Comma list of names, wildcards ('keras-*') and lineups ('@seeds', "
+                   "'@quick', '@all'; `harness contenders` lists them). Default: @default, "
+                   "a member of every family chosen for the data, budget and GPUs.")
 @click.option("--gpus", type=click.IntRange(min=0), default=0, show_default=True,
               help="GPUs each contender may use (0: CPU only).")
+@click.option("--param", "param", multiple=True, metavar="CONTENDER.KEY=VALUE",
+              help="A contender's parameter, as a suite's params (YAML value); repeatable.")
 @_options()
-def run(dataset, budget, contenders, gpus, **options) -> None:
+def run(dataset, budget, contenders, gpus, param, **options) -> None:
     """Train every contender on DATASET under the same budget and rank them."""
     from harness.cli.commands import run_command
-    from harness.contenders import default_contenders, list_contenders
+    from harness.contenders import parse_param
+    from harness.contenders.lineups import Profile, select
     from harness.core.config import RunConfig
     from harness.data.registry import get_spec
 
-    get_spec(dataset)
-    if contenders is not None and not contenders.replace(",", "").strip():
-        raise HarnessError("--contenders is empty: name contenders ('keras-*', 'all') or "
-                           "leave the option out for the default set")
-    names = list_contenders(contenders) if contenders is not None else default_contenders()
-    if not names:
+    spec = get_spec(dataset)
+    # one run per budget, each with the lineup for its budget (a list: from scratch each)
+    lineups = [(seconds, select(contenders, Profile(tuple(spec.image_shape),
+                                                    spec.num_classes, seconds, gpus)))
+               for seconds in budget]
+    if not any(picks for _, picks in lineups):
         raise HarnessError("no contender can run here: `harness doctor` says what to install")
-    config = RunConfig(dataset=dataset, contenders=tuple(names), budget_seconds=budget[0],
-                       gpus=gpus, **options)
-    sys.exit(run_command(config.per_budget(budget)))
+    every = tuple(dict.fromkeys(p.name for _, picks in lineups for p in picks))
+    params: dict[str, dict] = {}
+    for text in param:
+        name, key, value = parse_param(text, every)
+        params.setdefault(name, {})[key] = value
+    configs = [
+        RunConfig(dataset=dataset, contenders=tuple(p.name for p in picks),
+                  budget_seconds=seconds, gpus=gpus,
+                  params={n: v for n, v in params.items() if any(p.name == n for p in picks)},
+                  reasons={p.name: p.why for p in picks}, **options)
+        for seconds, picks in lineups if picks
+    ]
+    sys.exit(run_command(configs))
 
 
 @cli.command()

@@ -71,7 +71,15 @@ def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: int) 
         f"{config.folds} fold(s) × {config.seeds} seed(s) = {len(jobs)} job(s), "
         f"{len(jobs) - len(todo)} already done"
     )
-    out.print(f"  contenders: {', '.join(config.contenders)}", markup=False)
+    reasons = getattr(config, "reasons", None) or {}
+    if reasons:
+        out.print("  contenders:", markup=False)
+        for name in config.contenders:
+            changed = config.params.get(name)
+            extra = f" · params {changed}" if changed else ""
+            out.print(f"    {name}: {reasons.get(name, 'named')}{extra}", markup=False)
+    else:
+        out.print(f"  contenders: {', '.join(config.contenders)}", markup=False)
     wall = sum(est.values()) / slots
     out.print(
         f"  budget {format_duration(config.budget_seconds)} of training per job, "
@@ -221,12 +229,35 @@ def contenders_command(pattern: str, weights_dir: Path | None = None) -> None:
     from rich.markup import escape
 
     from harness.contenders import get, list_contenders
+    from harness.contenders.lineups import LINEUPS, default_lineup, lineup, select
+    from harness.contenders.lineups import Profile as P
 
     context = weights_context(weights_dir)
+    # where @default's choice can be shown without a dataset: two typical cases
+    examples = {"digits 60s": P((8, 8, 1), 10, 60.0), "cifar10 30m 1 GPU": P((32, 32, 3), 10,
+                                                                              1800.0, 1)}
+    members = {n: [p.name for p in lineup(n)] for n in LINEUPS if n != "@default"}
+    members["@default"] = list(dict.fromkeys(p.name for e in examples.values()
+                                             for p in default_lineup(e)))
+    lineups = Table(title="Lineups (--contenders @NAME)")
+    for col in ("lineup", "what", "members"):
+        lineups.add_column(col, overflow="fold")
+    for n, what in LINEUPS.items():
+        shown = members[n] if n != "@all" else ["every contender below"]
+        if n == "@default":
+            shown = [f"{k}: {', '.join(p.name for p in default_lineup(e))}"
+                     for k, e in examples.items()]
+            lineups.add_row(n, escape(what), escape("; ".join(shown)))
+        else:
+            lineups.add_row(n, escape(what), escape(", ".join(shown)))
+    if pattern in ("all", "*"):
+        out.print(lineups)
     t = Table(title="Contenders")
-    for col in ("name", "family", "default", "needs", "can run here"):
+    for col in ("name", "family", "lineups", "needs", "can run here"):
         t.add_column(col, overflow="fold")
-    for name in list_contenders(pattern):
+    if not pattern.replace(",", "").strip():
+        list_contenders(pattern)  # refuses it, naming what to write
+    for name in [p.name for p in select(pattern)]:
         cls = get(name)
         why = cls.unavailable()
         extra = f"harness[{cls.framework.extra}]" if cls.framework.extra else "core"
@@ -237,7 +268,8 @@ def contenders_command(pattern: str, weights_dir: Path | None = None) -> None:
                 state, detail = cls.weights_status(context)
                 why = f"weights {detail}" if state == "missing" else None
                 needs += f" ({state})"
-        t.add_row(name, cls.family, "yes" if cls.in_default_set else "no", needs,
+        t.add_row(name, cls.family,
+                  " ".join(n for n in LINEUPS if n != "@all" and name in members[n]), needs,
                   "yes" if why is None else escape(f"no: {why}"))
     out.print(t)
 

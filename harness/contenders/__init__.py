@@ -3,7 +3,9 @@
 - ``contract``: ``Contender`` (the methods the harness calls), ``FitReport``, ``Epoch``
 - ``family``: ``Family`` (a framework's extra, modules, doctor probes, out-of-memory
   test and GPU peak), declared by the contenders that use it
-- ``registry``: ``register``, ``list_contenders`` (wildcards), ``create``, plugins
+- ``registry``: ``register``, ``list_contenders`` (wildcards), ``create``, plugins,
+  ``parse_param`` (``--param CONTENDER.KEY=VALUE``)
+- ``lineups``: ``@default``, ``@seeds``, ``@quick``, ``@all`` and why each member is in
 - ``testing``: the contract as a reusable pytest class, for plugin authors too
 
 Contenders themselves live in ``baselines/`` (or a plugin) and import from here.
@@ -14,17 +16,17 @@ from harness.contenders.contract import Contender, Epoch, FitReport
 from harness.contenders.family import Family, Probe, families, is_out_of_memory
 from harness.contenders.registry import (
     create,
-    default_contenders,
     family_of,
     get,
     list_contenders,
     load_plugins,
+    parse_param,
     register,
 )
 from harness.core.errors import ContenderUnavailable
 
 __all__ = [
     "Contender", "ContenderUnavailable", "Epoch", "Family", "FitReport", "Probe", "create",
-    "default_contenders", "families", "family_of", "get", "is_out_of_memory",
-    "list_contenders", "load_plugins", "register",
+    "families", "family_of", "get", "is_out_of_memory",
+    "list_contenders", "load_plugins", "parse_param", "register",
 ]

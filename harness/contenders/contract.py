@@ -69,8 +69,9 @@ class Contender:
     - ``requires``: importable modules it needs beyond its framework's; missing ones
       make the row ``skipped``, naming the framework's extra.
     - ``pretrained``: whether it needs pretrained weights.
-    - ``in_default_set``: run when ``--contenders`` is not given. Slow or
-      specialised contenders set it to False and run when named.
+
+    Which contenders a run gets when none is named is the lineups' business
+    (:mod:`harness.contenders.lineups`), not the contenders'.
     """
 
     name: ClassVar[str] = ""
@@ -78,7 +79,6 @@ class Contender:
     framework: ClassVar[Family] = CORE
     requires: ClassVar[tuple[str, ...]] = ()
     pretrained: ClassVar[bool] = False
-    in_default_set: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}
     #: typical seconds of setup plus evaluation, for the plan's wall-time estimate
     overhead_seconds: ClassVar[float] = 20.0

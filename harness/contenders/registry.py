@@ -111,12 +111,30 @@ def list_contenders(pattern: str = "*") -> list[str]:
     return names
 
 
-def default_contenders() -> list[str]:
-    """The default set: every contender of the default set that can run here."""
-    load_plugins()
-    return [
-        n for n, c in sorted(_REGISTRY.items()) if c.in_default_set and c.unavailable() is None
-    ]
+def parse_param(text: str, contenders: list[str] | tuple[str, ...]) -> tuple[str, str, Any]:
+    """``CONTENDER.KEY=VALUE`` (``--param``) as ``(contender, key, value)``; the value is
+    read as a YAML scalar, as a suite file's ``params`` are (``0.1``, ``true``, ``[32, 64]``).
+    """
+    import yaml
+
+    target, eq, raw = text.partition("=")
+    name, dot, key = target.strip().partition(".")
+    if not (eq and dot and name and key.strip()):
+        raise HarnessError(f"--param {text!r}: write CONTENDER.KEY=VALUE, e.g. "
+                           "keras-shallow.dropout=0.2")
+    key = key.strip()
+    if name not in contenders:
+        raise HarnessError(f"--param {text!r}: {name!r} is not a contender of this run "
+                           f"({', '.join(contenders)})")
+    known = get(name).defaults
+    if key not in known:
+        raise HarnessError(f"--param {text!r}: {name} has no parameter {key!r}; known: "
+                           f"{', '.join(sorted(known)) or 'none'}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise HarnessError(f"--param {text!r}: {raw!r} is not a YAML value") from None
+    return name, key, value
 
 
 def create(name: str, seed: int = 0, **params: Any) -> Contender:

@@ -13,13 +13,15 @@ Each contender is checked in a fresh process (``python -m harness.contenders.tes
 SPEC``), as the harness runs jobs, on tiny synthetic data (36 training images of 32x32,
 3 classes, each class a bright square in its own place): it fits within its budget
 (5 % slack), returns probabilities of the right shape for a batch and for one image,
-describes itself, saves what it says it saved, and - unless it needs pretrained
+encodes no image on the path the harness times (``predict_proba``: no PNG or JPEG
+bytes, no files), describes itself, saves what it says it saved, and - unless it needs pretrained
 weights - learns the easy data. Test settings (budgets, parameters, skips, the
 context) live on the test class, never on the contenders.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -62,6 +64,48 @@ def tiny_splits() -> tuple[Split, Split, Split]:
     return synthetic_split(12, seed=0), synthetic_split(4, seed=1), synthetic_split(6, seed=2)
 
 
+#: image encoders a prediction must not call: the harness times every contender from
+#: the same in-memory arrays, and encoding them (PNG bytes, files) is work the others
+#: do not do. ``(module, attribute path)``, watched where the module is loaded.
+ENCODERS = (
+    ("PIL.Image", "Image.save"),
+    ("cv2", "imencode"),
+    ("cv2", "imwrite"),
+    ("torchvision.io", "encode_png"),
+    ("torchvision.io", "encode_jpeg"),
+    ("tensorflow", "io.encode_png"),
+    ("tensorflow", "io.encode_jpeg"),
+)
+
+
+@contextlib.contextmanager
+def encoders_watched():
+    """Within ``with encoders_watched() as called:``, every :data:`ENCODERS` call is
+    recorded in ``called`` (and still done)."""
+    called: list[str] = []
+    undo: list[tuple[Any, str, Any]] = []
+    for module, path in ENCODERS:
+        owner = sys.modules.get(module)
+        *parents, attr = path.split(".")
+        for part in parents:
+            owner = getattr(owner, part, None)
+        original = getattr(owner, attr, None) if owner is not None else None
+        if original is None:
+            continue
+
+        def spy(*args, _original=original, _name=f"{module}.{path}", **kwargs):
+            called.append(_name)
+            return _original(*args, **kwargs)
+
+        setattr(owner, attr, spy)
+        undo.append((owner, attr, original))
+    try:
+        yield called
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+
+
 def check(name: str, seconds: float, params: dict[str, Any], context: JobContext,
           backend: str | None = None) -> dict[str, Any]:
     """Run ``name`` through the contract; the facts a test judges (no verdicts here).
@@ -96,7 +140,10 @@ def check(name: str, seconds: float, params: dict[str, Any], context: JobContext
         facts["accuracy"] = float(np.mean(proba.argmax(1) == test.labels))
     except ValueError as exc:
         facts["proba_error"] = str(exc)
-    facts["single_shape"] = list(np.shape(contender.predict_proba(test.images[:1])))
+    with encoders_watched() as called:  # the path the harness times
+        facts["single_shape"] = list(np.shape(contender.predict_proba(test.images[:1])))
+        contender.predict_proba(test.images)
+    facts["encoders_called"] = sorted(set(called))
     info = contender.describe()
     facts["describe_ok"] = isinstance(info, dict) and "params" in info
     facts["parameters"] = info.get("parameters") if isinstance(info, dict) else None
@@ -221,6 +268,8 @@ class ContenderTestCase:
             assert accuracy > self.min_accuracy, \
                 f"{name} learned nothing: {accuracy:.2f} on easy synthetic data"
         assert facts["single_shape"] == [1, 3]
+        assert not facts["encoders_called"], \
+            f"{name} encodes images on its timed path: {facts['encoders_called']}"
         assert facts["describe_ok"], "describe() must return a dict with 'params'"
         assert facts["parameters"] is None or facts["parameters"] > 0
         assert all(0 <= e <= took + 1 for e in facts["history_elapsed"])

@@ -74,6 +74,8 @@ RunConfig = make_dataclass(
         ("budget_seconds", float),
         ("gpus", int, field(default=0)),
         ("params", dict[str, dict[str, Any]], field(default_factory=dict)),
+        # why each contender is in the run (a lineup's reasons), for the plan
+        ("reasons", dict[str, str], field(default_factory=dict)),
         *[(o.field, Any, _default(o.value_default)) for o in OPTIONS],
     ],
     frozen=True,

@@ -124,6 +124,12 @@ class Result:
     gpus_used: int | None = None
     precision: str | None = None
     jit_compile: str | None = None
+    #: DAWNBench's inference time: the mean time to classify the test set one image at
+    #: a time (ms), over ``latency_images`` images
+    latency_mean_ms: float | None = None
+    latency_images: int | None = None
+    #: ``parameters`` counts every weight, in every family; these are those that trained
+    trainable_parameters: int | None = None
 
     @property
     def over_budget(self) -> bool:

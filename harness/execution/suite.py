@@ -193,7 +193,10 @@ def _matrix(reader: _Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]]) -> 
         elif key == "contenders":
             names: list[str] = []
             for n in reader.items(node):
-                found = reader.guarded(n, list_contenders, reader.text(n, key))
+                text = reader.text(n, key)
+                # a lineup (@default) is chosen per cell, by its dataset, budget and GPUs
+                found = ([reader.guarded(n, _lineup_name, text)] if text.startswith("@")
+                         else reader.guarded(n, list_contenders, text))
                 names += [c for c in found if c not in names]
             out[key] = tuple(names)
         elif key == "budgets":
@@ -213,6 +216,27 @@ def _matrix(reader: _Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]]) -> 
                 params[name] = value
             out[key] = params
     return out
+
+
+def _lineup_name(text: str) -> str:
+    from harness.contenders.lineups import LINEUPS
+
+    if text not in LINEUPS:
+        raise HarnessError(f"unknown lineup {text!r}; known: {', '.join(LINEUPS)}")
+    return text
+
+
+def _with_lineups(b: Benchmark) -> Benchmark:
+    """The cell with its lineups replaced by their members for its data and budget."""
+    if not any(c.startswith("@") for c in b.contenders):
+        return b
+    from harness.contenders.lineups import Profile, select
+    from harness.data.registry import get_spec
+
+    spec = get_spec(b.dataset)
+    profile = Profile(tuple(spec.image_shape), spec.num_classes, b.budget_seconds, b.gpus)
+    return replace(b, contenders=tuple(p.name for p in select(",".join(b.contenders),
+                                                               profile)))
 
 
 def _run_options(reader: _Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]]
@@ -274,7 +298,7 @@ def load_suite(path: Path) -> Suite:
         base = Benchmark(dataset="", contenders=m["contenders"], budget_seconds=0.0,
                          params=m.get("params", {}),
                          options={o.field: m[k] for k, o in JOB_OPTIONS.items() if k in m})
-        benchmarks += [replace(base, dataset=d, budget_seconds=b, gpus=g)
+        benchmarks += [_with_lineups(replace(base, dataset=d, budget_seconds=b, gpus=g))
                        for d in m["datasets"] for b in parse_budgets(m["budgets"])
                        for g in m.get("gpus", [0])]
     # the same cell listed twice runs once

@@ -206,6 +206,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
                 row[name] = description[name]
         if description.get("gpus_used") is None:  # the guard passed: all, if it can
             row["gpus_used"] = job.gpus if cls.framework.uses_gpus else 0
+        row["trainable_parameters"] = description.get("trainable_parameters")
         model_path = contender.save(jobdir / MODEL_DIR)
         row["model_bytes"] = _tree_bytes(model_path)
         if model_path is not None and not context.keep_models:

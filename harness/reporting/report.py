@@ -319,8 +319,11 @@ def job_page(jobdir: Path, out_dir: Path | None = None) -> Path:
                ("Epochs", num(r.epochs, "{}")),
                ("Latency p50 / p95 ms", f"{num(r.latency_p50_ms, '{:.2f}')} / "
                                         f"{num(r.latency_p95_ms, '{:.2f}')}"),
+               ("Latency mean ms, test set one image at a time",
+                f"{num(r.latency_mean_ms, '{:.2f}')} over {num(r.latency_images, '{}')} images"),
                ("Throughput img/s", num(r.throughput_per_s, "{:.0f}")),
-               ("Parameters", num(r.parameters, "{:,}")),
+               ("Parameters (all / trainable)", f"{num(r.parameters, '{:,}')} / "
+                                                f"{num(r.trainable_parameters, '{:,}')}"),
                ("Peak host memory MB", num(r.peak_rss_mb, "{:.0f}"))]
     lines += [md_table(["Measure", "Value"], [[a, b] for a, b in metrics], "lr"), ""]
     lines += environment_lines(r.environment)

@@ -1,4 +1,10 @@
-"""Inference timing: the same measurement for every contender, on the device it trained on."""
+"""Inference timing: the same measurement for every contender, on the device it trained on.
+
+Every contender is timed by :func:`measure` from the same in-memory uint8 test images
+to probabilities (its ``predict_proba``): what a contender does on the way (resizing,
+normalising, batching) is part of its time, and none encodes images to files or bytes
+(a test checks it).
+"""
 
 from __future__ import annotations
 
@@ -13,27 +19,36 @@ def measure(
     images: np.ndarray,
     *,
     warmup: int = 5,
-    single_calls: int = 100,
+    single_calls: int = 10_000,
     batch_size: int = 256,
     seconds: float = 10.0,
 ) -> dict[str, float]:
-    """Single-image latency p50/p95 after warm-up, and throughput at a large batch.
+    """Single-image latency, and throughput at a large batch.
 
-    Every contender is measured by this same function on the device it trained on;
-    ``seconds`` caps each of the two measurements.
+    - ``latency_mean_ms`` (DAWNBench's measure): the mean time to classify the test
+      set one image at a time, in order, after ``warmup`` calls; over the whole test set
+      where it fits in half of ``seconds`` (at least 10 images, at most
+      ``single_calls``), ``latency_images`` says over how many.
+    - ``latency_p50_ms``/``latency_p95_ms``: percentiles of the same calls.
+    - ``throughput_per_s``: images per second at ``batch_size``, in the other half.
     """
     n = len(images)
     for i in range(warmup):
         predict(images[i % n : i % n + 1])
     times: list[float] = []
     stop = time.perf_counter() + seconds / 2
-    for i in range(single_calls):
-        one = images[i % n : i % n + 1]
+    for i in range(min(n, single_calls)):
+        one = images[i : i + 1]
         t0 = time.perf_counter()
         predict(one)
         times.append(time.perf_counter() - t0)
         if time.perf_counter() > stop and len(times) >= 10:
             break
+    while len(times) < 10:  # a test set of fewer than 10 images: go round again
+        one = images[len(times) % n : len(times) % n + 1]
+        t0 = time.perf_counter()
+        predict(one)
+        times.append(time.perf_counter() - t0)
     batch = np.resize(images, (batch_size, *images.shape[1:]))
     predict(batch)  # warm-up at this batch size
     done, elapsed = 0, 0.0
@@ -49,5 +64,7 @@ def measure(
     return {
         "latency_p50_ms": float(np.percentile(ms, 50)),
         "latency_p95_ms": float(np.percentile(ms, 95)),
+        "latency_mean_ms": float(ms.mean()),
+        "latency_images": len(ms),
         "throughput_per_s": float(done / elapsed) if elapsed > 0 else float("nan"),
     }

@@ -21,7 +21,6 @@ from harness.contenders import Contender, FitReport, register
 
 class _Fault(Contender):
     family = "test"
-    in_default_set = False
     overhead_seconds = 2.0
 
     def predict_proba(self, images):

@@ -41,6 +41,11 @@ def test_every_command_has_help(command, tmp_path):
     (["--dataset", "digits", "--budget", "60s", "--gpus", "64", "-c", "test-quick"],
      "asks for more GPUs"),
     (["--budget", "60s"], "--dataset"),
+    (["--dataset", "digits", "--budget", "60s", "-c", "@nope"], "unknown lineup '@nope'"),
+    (["--dataset", "digits", "--budget", "60s", "--param", "keras-shallow.nope=1"],
+     "known: batch_size"),
+    (["--dataset", "digits", "--budget", "60s", "-c", "test-quick", "--param", "x"],
+     "CONTENDER.KEY=VALUE"),
 ])
 def test_bad_input_is_one_clear_line(args, fragment, tmp_path):
     done = run_cli(["run", *args], tmp_path)
@@ -70,6 +75,8 @@ def test_listing_commands(tmp_path):
     listed = run_cli(["contenders"], tmp_path)
     assert listed.returncode == 0
     assert "sklearn-logreg" in listed.stdout and "test-hang" in listed.stdout
+    for name in ("@default", "@seeds", "@quick", "@all"):
+        assert name in listed.stdout
 
 
 def test_doctor_reports_every_area(tmp_path):
@@ -105,3 +112,21 @@ def test_contenders_say_whether_pretrained_weights_are_there(tmp_path, keras_tra
     online = run_cli(["contenders", "mobilenet-frozen"], tmp_path, KERAS_HOME=keras_home,
                      HF_HUB_OFFLINE="0")  # says what would happen; downloads nothing
     assert "(downloadable)" in online.stdout
+
+
+def test_param_reaches_the_job_and_the_plan_says_why(tmp_path):
+    import json
+
+    done = run_cli(["run", "-d", "digits", "-b", "5s", "-c", "sklearn-logreg,test-quick",
+                    "--param", "sklearn-logreg.max_iterations=20", "--param",
+                    "sklearn-logreg.C=0.5", "--max-train-per-class", "20",
+                    "--leaderboard-dir", "results/lb"], tmp_path, timeout=600,
+                   HARNESS_OFFLINE="1")
+    assert done.returncode == 0, done.stderr
+    assert "sklearn-logreg: named" in done.stdout
+    assert "test-quick: named" in done.stdout
+    assert "params {'max_iterations': 20, 'C': 0.5}" in done.stdout
+    results = [json.loads(p.read_text()) for p in tmp_path.glob("results/runs/*/result.json")]
+    (logreg,) = [r for r in results if r["contender"] == "sklearn-logreg"]
+    assert logreg["params"] == {"max_iterations": 20, "C": 0.5}
+    assert logreg["description"]["params"]["max_iterations"] == 20

@@ -152,7 +152,7 @@ def test_digits_run_trains_within_five_percent_of_its_budget(tmp_path, automm_we
     (result,) = (tmp_path / "results/runs").glob("*/result.json")
     data = json.loads(result.read_text())
     assert data["description"]["backbone"] == "mobilenetv3_small_100"
-    assert data["description"]["image_size"] == 32  # digits' 8 px, upscaled
+    assert data["description"]["image_size"] == 64  # digits' 8 px, upscaled: 2x2 at the end
     with open(result.parent / "history.csv") as fh:
         curve = list(csv.DictReader(fh))
     assert curve and all(float(e["val_accuracy"]) >= 0 for e in curve)

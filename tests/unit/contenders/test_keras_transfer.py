@@ -33,7 +33,7 @@ def test_variants_are_data_and_named_for_what_they_do():
     assert {"nasnetmobile-frozen", "nasnetmobile-224-frozen", "convnext-base-2phase"} <= set(names)
     for name in names:
         cls = get(name)
-        assert cls.pretrained and not cls.in_default_set and cls.family == "keras-transfer"
+        assert cls.pretrained and cls.family == "keras-transfer"
         p = cls.defaults
         assert "224" not in name or p["input_size"] == 224, name
         assert "224" in name or p["input_size"] is None or name.endswith("-2phase"), name

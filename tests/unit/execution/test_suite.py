@@ -186,3 +186,21 @@ def test_constructed_regression_is_flagged_and_fails_the_run(tmp_path):
     calm = run_cli(["suite", "run", "suite.yml", "--rerun", "--fail-on-regression"], tmp_path)
     assert calm.returncode == 0, calm.stdout + calm.stderr
     assert "No regression: 1 job(s) compared" in calm.stdout
+
+
+def test_a_lineup_in_a_suite_is_chosen_per_cell(tmp_path):
+    from harness.contenders import family_of
+
+    path = tmp_path / "s.yml"
+    path.write_text("datasets: [digits]\ncontenders: ['@default', sklearn-logreg]\n"
+                    "budgets: [10s, 30m]\n")
+    cells = load_suite(path).benchmarks
+    assert len(cells) == 2
+    for cell in cells:
+        assert {"keras-cnn", "keras-transfer", "automm", "sklearn"} <= {
+            family_of(c) for c in cell.contenders}
+        assert cell.contenders.count("sklearn-logreg") == 1
+    assert "keras-fastnet" in cells[1].contenders and "keras-fastnet" not in cells[0].contenders
+    path.write_text("datasets: [digits]\ncontenders: ['@nope']\nbudgets: [10s]\n")
+    with pytest.raises(HarnessError, match=r"line 2.*unknown lineup"):
+        load_suite(path)

@@ -70,3 +70,20 @@ def test_leaderboard_dir_that_is_a_file_is_refused(tmp_path):
     target.write_text("")
     with pytest.raises(HarnessError, match="--leaderboard-dir"):
         leaderboard.write([_ok("sklearn-logreg", 0, 0.4)], target)
+
+
+def test_a_page_keeps_the_rows_it_was_made_from_and_a_new_store_only_adds(tmp_path):
+    committed = [_ok("keras-deep", 0, 0.7), _ok("sklearn-logreg", 0, 0.4)]
+    leaderboard.write(committed, tmp_path)
+    kept = tmp_path / "cifar10.results.jsonl"
+    assert [r.contender for r in leaderboard.kept_rows(kept)] == ["keras-deep",
+                                                                  "sklearn-logreg"]
+    # a fresh clone: its store has none of the committed rows, one job again, one new
+    again = _ok("sklearn-logreg", 0, 0.45)
+    fresh = [again, _ok("keras-shallow", 0, 0.6)]
+    leaderboard.write(fresh, tmp_path)
+    rows = leaderboard.kept_rows(kept)
+    assert [(r.contender, r.test_accuracy) for r in rows] == [
+        ("keras-deep", 0.7), ("sklearn-logreg", 0.45), ("keras-shallow", 0.6)]
+    md = (tmp_path / "cifar10.md").read_text()
+    assert "keras-deep" in md and "keras-shallow" in md and "45.00" in md

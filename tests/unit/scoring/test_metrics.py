@@ -47,4 +47,5 @@ def test_measure_inference_reports_latency_and_throughput():
     m = measure_inference(predict, images, single_calls=20, batch_size=64, seconds=2)
     assert 0 < m["latency_p50_ms"] <= m["latency_p95_ms"]
     assert m["throughput_per_s"] > 0
-    assert calls.count(1) >= 20 and 64 in calls
+    # 5 warm-up calls, then the test set once, one image at a time (DAWNBench)
+    assert calls.count(1) == 5 + 10 and m["latency_images"] == 10 and 64 in calls

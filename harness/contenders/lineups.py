@@ -1,0 +1,160 @@
+"""Named lineups: which contenders a run gets, and why each is in it.
+
+A lineup is named with ``@`` wherever contenders are (``--contenders @seeds``, a
+suite's ``contenders:``), alone or among names and wildcards:
+
+- ``@default``: the comparison the harness exists for, used when no contender is
+  named: the linear floor, the hand-built Keras CNN(s) suited to the images, one or
+  two Keras transfer contenders and AutoMM, chosen by the images' size, the number of
+  classes, the budget and the GPUs (:func:`default_lineup` says the rules).
+- ``@seeds``: the seed projects' exact models.
+- ``@quick``: contenders that need no pretrained weights and train in seconds.
+- ``@all``: every registered contender.
+
+Members are names only: nothing here imports a framework, so that the CLI stays
+instant. A member whose framework is missing becomes a ``skipped`` row saying what to
+install, never something else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.core.errors import HarnessError
+
+#: side in pixels up to which the seed's one-convolution MNIST model is the CNN of choice
+SMALL_SIDE = 28
+#: budgets from which a second, heavier contender of a family is worth its setup
+LONG_BUDGET = 600.0
+#: the budget (with GPUs) from which AutoMM's high-quality preset pays off
+AUTOMM_HIGH_BUDGET = 1800.0
+
+SEEDS: tuple[tuple[str, str], ...] = (
+    ("keras-shallow", "the first seed's MNIST model: one Conv2D with 8 kernels"),
+    ("keras-cnn6", "the first seed's CIFAR-10 network: six Conv2D with batch norm"),
+    ("keras-deep", "the first seed's CIFAR-100 network, cosine decay with warm-up"),
+    ("mobilenet-scratch", "the second seed's MobileNet from scratch with L2 and dropout"),
+    ("keras-tuner-bayes", "the second seed's KerasTuner search"),
+    ("nasnetmobile-frozen", "the second seed's Model I: NASNetMobile frozen"),
+    ("nasnetmobile-224-frozen", "the second seed's Model II: NASNetMobile at 224, frozen"),
+    ("nasnetmobile-224-finetune", "the second seed's Model III: NASNetMobile fine-tuned"),
+    ("convnext-base-2phase", "the first seed's ConvNeXtBase in two phases"),
+    ("automm-medium", "the third seed's AutoGluon AutoMM"),
+)
+QUICK: tuple[tuple[str, str], ...] = (
+    ("sklearn-logreg", "the linear floor"),
+    ("keras-shallow", "the smallest hand-built CNN"),
+    ("keras-fastnet", "a small CNN built for accuracy per second"),
+)
+
+LINEUPS: dict[str, str] = {
+    "@default": "every family, chosen by image size, classes, budget and GPUs "
+                "(the default of `harness run`)",
+    "@seeds": "the seed projects' exact models",
+    "@quick": "no pretrained weights, seconds to train",
+    "@all": "every registered contender",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the default lineup is chosen by: the data, the budget and the GPUs."""
+
+    image_shape: tuple[int, ...]
+    num_classes: int
+    budget_seconds: float
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A contender of a run and why it is in it."""
+
+    name: str
+    why: str
+
+
+def default_lineup(p: Profile) -> list[Pick]:
+    """The default comparison: a member of every family, sized to the data and budget.
+
+    - ``sklearn-logreg``: the floor every model must beat.
+    - Hand-built CNN: ``keras-shallow`` for images of at most 28 px (MNIST-like),
+      ``keras-cnn6`` up to 32 px with at most 10 classes, ``keras-deep`` otherwise;
+      ``keras-fastnet`` beside it from a 10-minute budget, or with GPUs.
+    - Keras transfer: ``mobilenetv2-frozen`` (the quickest ImageNet backbone per CPU
+      second; frozen, the budget trains its head); with GPUs or from a 10-minute budget
+      also ``efficientnetb0-224-finetune`` (every layer, at its ImageNet size).
+    - AutoMM: ``automm-high`` with GPUs from a 30-minute budget, else ``automm-medium``.
+    """
+    side = min(p.image_shape[:2])
+    long = p.budget_seconds >= LONG_BUDGET
+    picks = [Pick("sklearn-logreg", "the linear floor every model must beat")]
+    if side <= SMALL_SIDE:
+        picks.append(Pick("keras-shallow", f"images of {side} px (at most {SMALL_SIDE}): the "
+                                           "seed's one-convolution MNIST model suits them"))
+    elif side <= 32 and p.num_classes <= 10:
+        picks.append(Pick("keras-cnn6", f"{side} px, {p.num_classes} classes: the seed's "
+                                        "CIFAR-10 network"))
+    else:
+        picks.append(Pick("keras-deep", f"{side} px, {p.num_classes} classes: the deeper, "
+                                        "wider seed network (CIFAR-100)"))
+    if long or p.gpus:
+        picks.append(Pick("keras-fastnet", "a budget of 10 min or more, or GPUs: the CNN "
+                                           "built for accuracy per second"))
+    picks.append(Pick("mobilenetv2-frozen", "transfer: the quickest ImageNet backbone per "
+                                            "CPU second, frozen (the budget trains its head)"))
+    if long or p.gpus:
+        picks.append(Pick("efficientnetb0-224-finetune", "transfer: GPUs or 10 min or more "
+                                                         "buy fine-tuning at 224 px"))
+    if p.gpus and p.budget_seconds >= AUTOMM_HIGH_BUDGET:
+        picks.append(Pick("automm-high", "AutoMM: GPUs and 30 min or more buy its "
+                                         "high-quality preset"))
+    else:
+        picks.append(Pick("automm-medium", "AutoMM, medium-quality preset: the budget or "
+                                           "the CPU is too short for its larger ones"))
+    return picks
+
+
+def lineup(name: str, profile: Profile | None = None) -> list[Pick]:
+    """The members of lineup ``name`` (``@default`` needs the run's ``profile``)."""
+    from harness.contenders.registry import list_contenders
+
+    if name == "@default":
+        if profile is None:
+            raise HarnessError("@default depends on the dataset and budget: use it in "
+                               "`harness run` or a suite")
+        return default_lineup(profile)
+    if name == "@seeds":
+        return [Pick(n, why) for n, why in SEEDS]
+    if name == "@quick":
+        return [Pick(n, why) for n, why in QUICK]
+    if name == "@all":
+        return [Pick(n, "every registered contender (@all)") for n in list_contenders("all")]
+    raise HarnessError(f"unknown lineup {name!r}; known: {', '.join(LINEUPS)}")
+
+
+def select(pattern: str | None, profile: Profile | None = None) -> list[Pick]:
+    """The contenders of a comma list of names, wildcards and ``@lineups``, each once.
+
+    ``None`` is the default lineup.
+    """
+    from harness.contenders.registry import get, list_contenders
+
+    if pattern is None:
+        pattern = "@default"
+    parts = [p.strip() for p in pattern.split(",") if p.strip()]
+    if not parts:
+        raise HarnessError("--contenders is empty: name contenders ('keras-*', 'all', "
+                           "'@seeds') or leave the option out for the default lineup")
+    picks: dict[str, Pick] = {}
+    for part in parts:
+        if part.startswith("@"):
+            got = lineup(part, profile)
+            for pick in got:
+                get(pick.name)  # a lineup naming an unregistered contender is a bug here
+        else:
+            got = [Pick(n, "named" if n == part else f"matches {part!r}")
+                   for n in list_contenders(part)]
+        for pick in got:
+            picks.setdefault(pick.name, pick)
+    return list(picks.values())
