@@ -67,11 +67,15 @@ class Family:
     #: needs. A job names its backend; ``None`` for families without a choice.
     backend_variable: str | None = None
     backends: tuple[str, ...] = ()
+    #: the order of preference for jobs given GPUs (default: ``backends``')
+    gpu_backends: tuple[str, ...] = ()
     backend_modules: dict[str, str] = field(default_factory=dict, compare=False)
 
-    def installed_backends(self) -> tuple[str, ...]:
-        """The backends whose module can be imported here, in order of preference."""
-        return tuple(b for b in self.backends
+    def installed_backends(self, gpus: int = 0) -> tuple[str, ...]:
+        """The backends whose module can be imported here, in order of preference
+        (for jobs with ``gpus``: the GPU order)."""
+        order = (self.gpu_backends or self.backends) if gpus else self.backends
+        return tuple(b for b in order
                      if not self.missing((self.backend_modules.get(b, b),)))
 
     def missing(self, extra_modules: tuple[str, ...] = ()) -> list[str]:

@@ -188,7 +188,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("keras_backends", "--keras-backend",
            "Keras 3 backend of the Keras contenders: jax, tensorflow, torch, or a comma "
            "list (one job per backend, the same model compared across them). auto: the "
-           "first installed of jax, tensorflow, torch (the fastest measured here).",
+           "first installed of tensorflow, jax, torch on the CPU (the fastest measured "
+           "there), of jax, torch, tensorflow with GPUs.",
            "choices", "auto", suite="keras_backend", scope="job",
            choices=("auto", "jax", "tensorflow", "torch")),
     Option("store_url", "--store", "SQLAlchemy URL of the results store.", "text",

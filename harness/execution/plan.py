@@ -28,8 +28,9 @@ class Unit:
 
 def backends(config: RunConfig):
     """``contender -> its Keras backends`` for ``config.jobs``: ``auto`` is the family's
-    first installed backend the contender runs on (its first, where none is installed:
-    the job then says what to install); families without backends get ``(None,)``."""
+    first installed backend the contender runs on, in its order for the CPU or for GPUs
+    (its first, where none is installed: the job then says what to install); families
+    without backends get ``(None,)``."""
 
     def of(name: str) -> tuple[str | None, ...]:
         cls = get(name)
@@ -38,7 +39,7 @@ def backends(config: RunConfig):
             return (None,)
         wanted = config.keras_backends or ("auto",)
         runs_on = [b for b in family.backends if b not in cls.unsupported_backends]
-        installed = [b for b in family.installed_backends() if b in runs_on]
+        installed = [b for b in family.installed_backends(config.gpus) if b in runs_on]
         first = (installed or runs_on or family.backends)[0]
         return tuple(dict.fromkeys(first if b == "auto" else b for b in wanted))
 

@@ -77,7 +77,7 @@ def _write_history(path: Path, history: list) -> None:
         writer.writerows(asdict(e) for e in history)
 
 
-def _choose_backend(cls, wanted: str | None) -> str | None:
+def _choose_backend(cls, wanted: str | None, gpus: int = 0) -> str | None:
     """Set the family's backend variable to the job's backend (or the first installed
     one the contender runs on).
 
@@ -89,7 +89,7 @@ def _choose_backend(cls, wanted: str | None) -> str | None:
     family = cls.framework
     if not family.backend_variable:
         return None
-    installed = family.installed_backends()
+    installed = family.installed_backends(gpus)
     usable = [b for b in installed if b not in cls.unsupported_backends]
     backend = wanted or (usable[0] if usable else None)
     if backend is None:
@@ -141,7 +141,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         # the framework's switches, set before its modules are first imported
         for name, value in cls.framework.environment:
             os.environ.setdefault(name, value)
-        backend = _choose_backend(cls, job.keras_backend)
+        backend = _choose_backend(cls, job.keras_backend, job.gpus)
         if backend:
             row["keras_backend"] = backend
         if context.offline:  # the Hugging Face libraries read their own switch

@@ -53,7 +53,15 @@ def test_the_plan_runs_keras_contenders_once_per_backend_and_others_once():
     from baselines.keras_common import KERAS
 
     (job,) = auto.jobs(backends(auto))
-    assert job.keras_backend == KERAS.installed_backends()[0]
+    assert job.keras_backend == KERAS.installed_backends()[0] == "tensorflow"
+    # with GPUs, the backends whose CUDA wheels the gpu extra brings come first
+    on_gpus = RunConfig(dataset="digits", contenders=("keras-shallow",), budget_seconds=5.0,
+                        gpus=1)
+    assert on_gpus.jobs(backends(on_gpus))[0].keras_backend == "jax"
+    # a contender that cannot run on a backend: auto picks the next
+    nasnet = RunConfig(dataset="digits", contenders=("nasnetmobile-frozen",),
+                       budget_seconds=5.0, gpus=1, keras_backends=("auto", "torch"))
+    assert [j.keras_backend for j in nasnet.jobs(backends(nasnet))] == ["jax", "torch"]
 
 
 def _split(n=50, size=8, classes=3):
@@ -145,3 +153,20 @@ def test_a_job_whose_backend_sees_no_granted_gpu_is_an_error_row_before_training
     assert "JAX sees no GPU but the job was given 1" in row["message"]
     assert "--keras-backend torch" in row["message"]  # the fix
     assert row.get("train_seconds") is None and row["keras_backend"] == "jax"
+
+
+@pytest.mark.slow
+def test_a_backend_the_contender_cannot_run_on_is_a_skipped_row_that_says_why(tmp_path):
+    job = Job("digits", "nasnetmobile-frozen", 0, 1, 0, 5.0, keras_backend="torch")
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    context = JobContext(job_dir=jobdir, data_dir=tmp_path / "data", offline=True)
+    (jobdir / JOB_FILE).write_text(json.dumps(
+        {"job": asdict(job), "key": job.key, "context": context.to_dict()}))
+    done = subprocess.run([sys.executable, "-m", "harness.execution.worker", str(jobdir)],
+                          env=harness_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads((jobdir / RESULT_FILE).read_text())
+    assert row["status"] == "skipped"
+    assert "not on PyTorch" in row["message"] and "--keras-backend tensorflow, jax" in row[
+        "message"]
