@@ -56,16 +56,33 @@ def _leader(g: pd.DataFrame) -> pd.Series | None:
     return None if ranked.empty else ranked.iloc[0]
 
 
+def _machines(rows: list[Result]) -> list[str]:
+    """Where the rows ran: a wall-clock budget means nothing without the machine."""
+    seen = []
+    for r in rows:
+        env = r.environment or {}
+        gpus = ", ".join(g if isinstance(g, str) else str(g) for g in env.get("gpus") or [])
+        text = (f"{env.get('cpu', 'an unknown CPU')} ({env.get('cpu_count', '?')} cores), "
+                f"{'GPUs: ' + gpus if gpus else 'no GPU'}")
+        if env and text not in seen:
+            seen.append(text)
+    if not seen:
+        return []
+    return [f"Measured on {'; '.join(seen)}: budgets are wall-clock seconds on that "
+            "machine, and another machine reaches other accuracies in them.", ""]
+
+
 def _tied(row: pd.Series) -> bool | None:
-    """Whether a row cannot be told from its group's leader: the test over runs where
-    there is one, else the test over the test images; None where neither could run."""
-    p = row.get("p_value", math.nan)
-    if isinstance(p, float) and not math.isnan(p):
-        return bool(row["tied"])
-    p = row.get("p_test_set", math.nan)
-    if isinstance(p, float) and not math.isnan(p):
-        return bool(row["tied_test_set"])
-    return None
+    """Whether a row cannot be told from its group's leader: neither the test over runs
+    nor the test over the test images (those that could run) tells them apart; None
+    where neither could run. Three seeds give the test over runs little power: where
+    McNemar's test finds the two models' test predictions differ, they are not tied."""
+    verdicts = []
+    for p_name, tied_name in (("p_value", "tied"), ("p_test_set", "tied_test_set")):
+        p = row.get(p_name, math.nan)
+        if isinstance(p, float) and not math.isnan(p):
+            verdicts.append(bool(row[tied_name]))
+    return all(verdicts) if verdicts else None
 
 
 def _p(p: float) -> str:
@@ -155,6 +172,7 @@ def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory:
            "to the time it is given, so the 5-minute point of a 30-minute run is not what "
            "a 5-minute run reaches. Accuracy is top-1 on the official test split, mean ± "
            "std over folds and seeds.", ""]
+    out += _machines(rows)
     csv_rows: list[dict[str, Any]] = []
     for (gpus, cap), g in sets:
         title = f"{int(gpus)} GPU" + ("s" if gpus != 1 else "")

@@ -367,6 +367,15 @@ def write(results: list[Result], directory: Path,
 ROWS_SUFFIX = ".results.jsonl"
 
 
+def _portable(row: Result) -> dict:
+    """A kept row as it may be committed: its job folder by name (``<job-key>``), not
+    the path it had on the machine that ran it."""
+    data = row.to_dict()
+    if data.get("artifacts"):
+        data["artifacts"] = Path(data["artifacts"]).name
+    return data
+
+
 def kept_rows(path: Path) -> list[Result]:
     """The result rows a page was made from, kept beside it (``<page>.results.jsonl``)."""
     if not path.is_file():
@@ -414,7 +423,7 @@ def _write(results: list[Result], directory: Path,
                                           budgets_page=pages[0].name if pages else None,
                                           provenance=provenance_lines(rows)))
         write_with(csv, lambda tmp, table=table: csv_safe(table).to_csv(tmp, index=False))
-        write_text_atomic(kept, "".join(json.dumps(r.to_dict(), default=str) + "\n"
+        write_text_atomic(kept, "".join(json.dumps(_portable(r), default=str) + "\n"
                                         for r in rows))
         written += [md, csv, *pages]
     written.append(write_index(directory))
