@@ -170,3 +170,26 @@ def test_a_backend_the_contender_cannot_run_on_is_a_skipped_row_that_says_why(tm
     assert row["status"] == "skipped"
     assert "not on PyTorch" in row["message"] and "--keras-backend tensorflow, jax" in row[
         "message"]
+
+
+def test_the_runtime_records_precision_and_the_gpus_really_used():
+    """On this CPU: float32, nothing distributed; two GPUs granted on TensorFlow make a
+    mirrored strategy, and the row's gpus_used says how many replicas it really has."""
+    from baselines import keras_common as kc
+
+    keras = kc.import_keras(0)
+    try:
+        cpu = kc.runtime(keras, 0)
+        assert (cpu.precision, cpu.distribution, cpu.gpus_used) == ("float32", "none", 0)
+        assert keras.mixed_precision.global_policy().name == "float32"
+        assert kc.runtime(keras, 0, "mixed_bfloat16").precision == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        with pytest.raises(ValueError, match="precision must be one of"):
+            kc.runtime(keras, 0, "float8")
+        if kc.backend() == "tensorflow":
+            two = kc.runtime(keras, 2)
+            assert two.distribution == "mirrored" and two.strategy is not None
+            assert two.gpus_used == two.strategy.num_replicas_in_sync < 2  # no GPU here
+            assert two.describe()["gpus_used"] == two.gpus_used
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

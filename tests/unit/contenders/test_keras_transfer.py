@@ -140,3 +140,13 @@ def test_finetune_run_without_weights_gives_skipped_rows_and_exit_0(tmp_path):
     messages = [json.loads(p)["message"] for (p,) in payloads]
     assert all("fetch https://" in m and "--weights-dir" in m for m in messages), messages
     assert time.monotonic() - t0 < 120
+
+
+def test_images_below_64_px_are_resized_up_so_the_last_map_is_at_least_2x2():
+    """The applications downsample 32x: 32 px would leave a 1x1 map (and a batch norm
+    that breaks on a last batch of one)."""
+    frozen = create("mobilenetv2-frozen")
+    assert frozen._input_size((32, 32, 3)) == (64, 64)
+    assert frozen._input_size((8, 8, 1)) == (64, 64)
+    assert frozen._input_size((96, 128, 3)) == (96, 128)  # large enough: its own size
+    assert create("mobilenetv2-frozen", input_size=32)._input_size((8, 8, 1)) == (32, 32)
