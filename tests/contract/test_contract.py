@@ -44,6 +44,9 @@ class TestBuiltinContenders(ContenderTestCase):
         "mobilenet-scratch": 45.0,
         # transfer contenders train on stand-in weights: the contract is their shape
         **{name: 8.0 for name in _transfer()},
+        # one eager step of a whole NASNetMobile is long enough that stopping after it
+        # overran 8 s by 6 % once (8.5 s); 20 s keeps a step's overrun within 5 %
+        "nasnetmobile-224-finetune": 20.0,
         # JAX compiles the whole training step with XLA on the first step, on the clock
         # (7-11 s for keras-cnn6 on 2 busy cores): the CNNs need time to learn after it
         "keras-cnn6@jax": 30.0, "keras-deep@jax": 30.0, "keras-fastnet@jax": 30.0,
