@@ -136,19 +136,24 @@ def test_the_gpu_guard_names_the_fix(monkeypatch):
     assert "PyTorch sees no GPU" in AUTOMM.check_gpus(1)
 
 
+def _worker_row(job: Job, tmp_path, **context) -> dict:
+    """``job`` run by the worker in its own process, as the runner starts it: its row."""
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    spec = JobContext(job_dir=jobdir, data_dir=tmp_path / "data", **context)
+    (jobdir / JOB_FILE).write_text(json.dumps(
+        {"job": asdict(job), "key": job.key, "context": spec.to_dict()}))
+    done = subprocess.run([sys.executable, "-m", "harness.execution.worker", str(jobdir)],
+                          env=harness_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((jobdir / RESULT_FILE).read_text())
+
+
 @pytest.mark.slow
 def test_a_job_whose_backend_sees_no_granted_gpu_is_an_error_row_before_training(tmp_path):
     """The worker checks before the clock starts; the row names the fix, nothing trains."""
     job = Job("digits", "keras-shallow", 0, 1, 0, 5.0, gpus=1, keras_backend="jax")
-    jobdir = tmp_path / "job"
-    jobdir.mkdir()
-    context = JobContext(job_dir=jobdir, gpu_ids=("0",), data_dir=tmp_path / "data")
-    (jobdir / JOB_FILE).write_text(json.dumps(
-        {"job": asdict(job), "key": job.key, "context": context.to_dict()}))
-    done = subprocess.run([sys.executable, "-m", "harness.execution.worker", str(jobdir)],
-                          env=harness_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    row = json.loads((jobdir / RESULT_FILE).read_text())
+    row = _worker_row(job, tmp_path, gpu_ids=("0",))
     assert row["status"] == "error"
     assert "JAX sees no GPU but the job was given 1" in row["message"]
     assert "--keras-backend torch" in row["message"]  # the fix
@@ -158,15 +163,7 @@ def test_a_job_whose_backend_sees_no_granted_gpu_is_an_error_row_before_training
 @pytest.mark.slow
 def test_a_backend_the_contender_cannot_run_on_is_a_skipped_row_that_says_why(tmp_path):
     job = Job("digits", "nasnetmobile-frozen", 0, 1, 0, 5.0, keras_backend="torch")
-    jobdir = tmp_path / "job"
-    jobdir.mkdir()
-    context = JobContext(job_dir=jobdir, data_dir=tmp_path / "data", offline=True)
-    (jobdir / JOB_FILE).write_text(json.dumps(
-        {"job": asdict(job), "key": job.key, "context": context.to_dict()}))
-    done = subprocess.run([sys.executable, "-m", "harness.execution.worker", str(jobdir)],
-                          env=harness_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    row = json.loads((jobdir / RESULT_FILE).read_text())
+    row = _worker_row(job, tmp_path, offline=True)
     assert row["status"] == "skipped"
     assert "not on PyTorch" in row["message"] and "--keras-backend tensorflow, jax" in row[
         "message"]
