@@ -165,10 +165,6 @@ def import_keras(seed: int):
     return keras
 
 
-def has_gpu() -> bool:
-    return visible_gpus() > 0
-
-
 # -- devices, precision, compilation ----------------------------------------------------
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
