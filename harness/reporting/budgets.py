@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.core.budget import format_duration
-from harness.core.context import HISTORY_FILE
 from harness.core.jobs import Result, Status
 from harness.reporting import figures as fig
+from harness.reporting import kept
 from harness.reporting.markdown import md_escape, md_table
-from harness.reporting.report import BUDGETS_SUFFIX, load_history, representative
+from harness.reporting.report import BUDGETS_SUFFIX, representative
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -274,9 +274,10 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
     histories = {}
     for name in names:
         for b in budgets:
-            rep = representative(by_name.get((name, b), []))
+            # the median run with a curve: its job folder's, or the one its kept row carries
+            rep = representative(by_name.get((name, b), []), kept.has_history)
             if rep is not None:
-                histories[(name, b)] = load_history(Path(rep.artifacts) / HISTORY_FILE)
+                histories[(name, b)] = kept.history(rep.artifacts)
     header = ["Contender"]
     for label, _ in goals:
         header += [f"{md_escape(label)}: budget", "in-run s"]

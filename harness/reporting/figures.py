@@ -69,6 +69,15 @@ class FigureCache:
             return True
         return False
 
+    def kept(self, name: str) -> bool:
+        """True when ``name`` is a figure this cache drew earlier and still has: a page
+        rebuilt without the job folders it came from keeps showing it, as drawn."""
+        target = self.directory / name
+        if name in self.known and target.is_file() and target.stat().st_size > 0:
+            self.used.add(name)
+            return True
+        return False
+
     def draw(self, name: str, key: str, fn, *args: Any, **kwargs: Any) -> str:
         """Draw ``fn(path, *args)`` unless fresh; return ``name``."""
         if not self.fresh(name, key):

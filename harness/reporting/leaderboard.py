@@ -25,7 +25,6 @@ from harness.core.names import safe_name
 from harness.reporting.markdown import csv_safe, md_escape, md_table
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 GROUP = ["dataset", "budget_seconds", "gpus", "max_train_per_class"]
@@ -161,26 +160,11 @@ def rank(results: list[Result]) -> pd.DataFrame:
     return annotate(table, frame, GROUP, predictions=test_predictions)
 
 
-_PREDICTIONS: dict[str, tuple] = {}
+def test_predictions(jobdir: str):
+    """Which test images a run got right, and which test set: see :mod:`.kept`."""
+    from harness.reporting.kept import correctness
 
-
-def test_predictions(jobdir: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(predicted class, true class)`` of a job folder's test images, or None; kept
-    per file stamp, since every group compares its leader with each contender."""
-    import numpy as np
-
-    from harness.core.context import PREDICTIONS_FILE
-    from harness.reporting.figures import file_stamp
-
-    path = Path(jobdir) / PREDICTIONS_FILE
-    stamp = file_stamp(path)
-    if stamp not in _PREDICTIONS:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                _PREDICTIONS[stamp] = (data["proba"].argmax(1), data["labels"].astype(int))
-        except (OSError, ValueError, KeyError):
-            _PREDICTIONS[stamp] = None
-    return _PREDICTIONS[stamp]
+    return correctness(jobdir)
 
 
 def _seed_gap(dataset: str, contender: str, accuracy: float) -> float:
@@ -367,21 +351,19 @@ def write(results: list[Result], directory: Path,
 ROWS_SUFFIX = ".results.jsonl"
 
 
-def _portable(row: Result) -> dict:
-    """A kept row as it may be committed: its job folder by name (``<job-key>``), not
-    the path it had on the machine that ran it."""
-    data = row.to_dict()
-    if data.get("artifacts"):
-        data["artifacts"] = Path(data["artifacts"]).name
-    return data
-
-
 def kept_rows(path: Path) -> list[Result]:
     """The result rows a page was made from, kept beside it (``<page>.results.jsonl``)."""
     if not path.is_file():
         return []
-    return [Result.from_dict(json.loads(line)) for line in path.read_text().splitlines()
-            if line.strip()]
+    from harness.reporting.kept import remember
+
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            data = json.loads(line)
+            remember(data)  # its test answers and curve points, for a folder not here
+            rows.append(Result.from_dict(data))
+    return rows
 
 
 def merge_rows(kept: list[Result], fresh: list[Result]) -> list[Result]:
@@ -396,6 +378,7 @@ def _write(results: list[Result], directory: Path,
            prices: dict[str, float] | None = None) -> list[Path]:
     from harness.reporting import budgets
     from harness.reporting.figures import FigureCache
+    from harness.reporting.kept import portable
     from harness.reporting.report import group_figures, provenance_lines, write_index
 
     prepare_dir(directory)
@@ -423,7 +406,7 @@ def _write(results: list[Result], directory: Path,
                                           budgets_page=pages[0].name if pages else None,
                                           provenance=provenance_lines(rows)))
         write_with(csv, lambda tmp, table=table: csv_safe(table).to_csv(tmp, index=False))
-        write_text_atomic(kept, "".join(json.dumps(_portable(r), default=str) + "\n"
+        write_text_atomic(kept, "".join(json.dumps(portable(r), default=str) + "\n"
                                         for r in rows))
         written += [md, csv, *pages]
     written.append(write_index(directory))

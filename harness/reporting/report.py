@@ -87,10 +87,12 @@ def most_confused(matrix: np.ndarray, class_names: list[str], top: int = TOP_PAI
     return md_table(["True class", "Predicted as", "Test images"], rows, "llr")
 
 
-def representative(rows: list[Result]) -> Result | None:
-    """The ok run of median test accuracy whose job folder is still there."""
+def representative(rows: list[Result], usable=None) -> Result | None:
+    """The ok run of median test accuracy whose job folder is still there (or, with
+    ``usable``, that passes it)."""
+    usable = usable or (lambda r: bool(r.artifacts) and Path(r.artifacts).is_dir())
     ok = [r for r in rows if r.status is Status.OK and r.test_accuracy is not None
-          and r.artifacts and Path(r.artifacts).is_dir()]
+          and usable(r)]
     if not ok:
         return None
     ok.sort(key=lambda r: (r.test_accuracy, r.fold, r.seed))
@@ -155,6 +157,22 @@ def model_figures(result: Result, cache: fig.FigureCache, rel: str, prefix: str,
                               "above, first convolutional layers")
             out["features"] = [_image(f"feature maps of {label}", f"{rel}/{name}")]
     return out
+
+
+#: the per-model figures by kind: (file suffix, alt text), as :func:`model_figures` links them
+MODEL_FIGURES = {"confusion": ("confusion.png", "confusion matrix of"),
+                 "predictions": ("predictions.png", "test predictions of"),
+                 "gradcam": ("gradcam.png", "Grad-CAM of"),
+                 "features": ("features.png", "feature maps of")}
+
+
+def kept_model_figures(cache: fig.FigureCache, rel: str, prefix: str,
+                       label: str) -> dict[str, list[str]]:
+    """The blocks of :func:`model_figures` for a run whose job folder is not here (a
+    committed page's kept row): the figures drawn when it was, where they still are."""
+    return {kind: [_image(f"{alt} {label}", f"{rel}/{prefix}{suffix}")]
+            for kind, (suffix, alt) in MODEL_FIGURES.items()
+            if cache.kept(f"{prefix}{suffix}")}
 
 
 def _curves(reps: dict[str, Result]) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
@@ -256,13 +274,31 @@ def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Res
     for r in rows:
         by_name.setdefault(r.contender, []).append(r)
     reps = {c: rep for c in ok["contender"] if (rep := representative(by_name.get(c, [])))}
+    # Runs whose job folders are elsewhere (a committed page's kept rows, rebuilt on a
+    # fresh clone) keep the figures drawn when they were here; nothing is erased.
+    kept = {c: blocks for c in ok["contender"] if c not in reps
+            and (blocks := kept_model_figures(cache, rel, _model_prefix(prefix, c), c))}
+    curves: list[str] = []
     if reps:
+        curves = curve_figures(reps, budget, cache, rel, prefix, title)
+    else:
+        for name, alt in ((f"{prefix}anytime.png", "anytime curves"),
+                          (f"{prefix}losses.png", "training and validation loss")):
+            if cache.kept(name):
+                curves += [_image(alt, f"{rel}/{name}"), ""]
+    if reps or kept or curves:
         out += ["### Learning curves", "",
                 "One run per contender (the fold of median test accuracy); the dashed "
                 "line is the budget.", ""]
-        out += [*curve_figures(reps, budget, cache, rel, prefix, title), ""]
-        blocks = {c: model_figures(r, cache, rel, f"{prefix}{safe_name(c, unique=True)}-")
-                  for c, r in reps.items()}
+        if kept or (curves and not reps):
+            shown = ", ".join(md_escape(c) for c in kept) or "these runs"
+            out += [f"The figures of {shown} were drawn when their job folders were on "
+                    "the machine that made this page, and are kept as drawn.", ""]
+        out += [*curves, ""]
+        made = {c: model_figures(r, cache, rel, _model_prefix(prefix, c))
+                for c, r in reps.items()}
+        blocks = {c: made.get(c) or kept.get(c, {}) for c in ok["contender"]
+                  if c in made or c in kept}
         for kind, heading in (("confusion", "Confusion matrices"),
                               ("predictions", "Correct and wrong test predictions"),
                               ("gradcam", "Grad-CAM (Keras models)"),
@@ -278,6 +314,10 @@ def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Res
         out += ["The job folders of these runs are not on this machine: no per-model "
                 "figures.", ""]
     return out
+
+
+def _model_prefix(prefix: str, contender: str) -> str:
+    return f"{prefix}{safe_name(contender, unique=True)}-"
 
 
 # -- one job's page -----------------------------------------------------------------

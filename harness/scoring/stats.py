@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    #: a job folder to ``(predicted class, true class)`` per test image, or None
-    Predictions = Callable[[str], tuple[np.ndarray, np.ndarray] | None]
+    #: a run's job folder -> (right or wrong per test image, an id of the test set)
+    Predictions = Callable[[str], tuple[np.ndarray, str] | None]
 
 ALPHA = 0.05
 CORRECTED = "corrected resampled t-test"
@@ -135,10 +135,11 @@ def test_set_comparison(lead: dict[tuple, str], other: dict[tuple, str],
         pa, pb = predictions(lead[a]), predictions(other[b])
         if pa is None or pb is None:
             continue
-        if len(pa[1]) != len(pb[1]) or not np.array_equal(pa[1], pb[1]):
+        if pa[1] != pb[1]:
             # not scored on the same test images: no other pair would be either
             return math.nan, "different test images"
-        only_lead, only_other = discordant(pa[0], pb[0], pa[1])
+        only_lead = int(np.sum(pa[0] & ~pb[0]))
+        only_other = int(np.sum(~pa[0] & pb[0]))
         return mcnemar(only_lead, only_other), f"{only_lead}/{only_other}"
     return math.nan, "no test predictions"
 
@@ -164,13 +165,14 @@ def annotate(table: pd.DataFrame, frame: pd.DataFrame, group: list[str],
         return table
     ok = frame[frame["status"] == "ok"]
     ok = ok.assign(acc=pd.to_numeric(ok["test_accuracy"], errors="coerce")).dropna(subset=["acc"])
-    runs, folders = {}, {}
+    runs, folders, nfolds = {}, {}, {}
     artifacts = ok["artifacts"] if "artifacts" in ok else pd.Series("", index=ok.index)
     ok = ok.assign(artifacts=artifacts.fillna(""))
     for k, g in ok.groupby([*group, "contender"], sort=False, dropna=False):
         keys = list(zip(g["fold"], g["seed"], strict=True))
         runs[k] = dict(zip(keys, g["acc"], strict=True))
         folders[k] = {key: a for key, a in zip(keys, g["artifacts"], strict=True) if a}
+        nfolds[k] = int(pd.to_numeric(g["folds"], errors="coerce").max() or 1)
     sizes = ok.assign(ratio=pd.to_numeric(ok["n_val"], errors="coerce")
                       / pd.to_numeric(ok["n_train"], errors="coerce"))
     ratio = sizes.groupby(group, dropna=False)["ratio"].mean().to_dict()
@@ -181,7 +183,8 @@ def annotate(table: pd.DataFrame, frame: pd.DataFrame, group: list[str],
         lead = ranked.iloc[0]
         lead_runs = runs.get((*keys, lead["contender"]), {})
         lead_folders = folders.get((*keys, lead["contender"]), {})
-        folds = int(ok.loc[ok["contender"] == lead["contender"], "folds"].max() or 1)
+        # the leader's runs in this group: another budget may have run with other folds
+        folds = nfolds.get((*keys, lead["contender"]), 1)
         raw: dict = {}
         on_test: dict = {}
         for idx in ranked.index:

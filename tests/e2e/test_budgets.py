@@ -35,3 +35,21 @@ def test_suite_at_two_budgets_writes_the_budget_page(tmp_path):
     assert "([by budget](digits-budgets.md))" in (boards / "README.md").read_text()
     suite = (boards / "suite-budgets.md").read_text()
     assert "## Standings across datasets" in suite and "Win rate" in suite
+
+
+def test_run_with_a_budget_list_trains_once_per_budget(tmp_path):
+    done = run_cli(["run", "--dataset", "digits", "--budget", "2s,4s", "--contenders",
+                    "sklearn-logreg", "--max-train-per-class", "30"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    import csv
+
+    boards = tmp_path / "leaderboards"
+    with open(boards / "digits.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # one job per budget, each trained from scratch: a row per budget, one run each
+    assert sorted(float(r["budget_seconds"]) for r in rows) == [2.0, 4.0]
+    assert all(r["contender"] == "sklearn-logreg" and r["ok_runs"] == "1" for r in rows)
+    page = (boards / "digits.md").read_text()
+    assert "## Budget 2s" in page and "## Budget 4s" in page
+    md = (boards / "digits-budgets.md").read_text()
+    assert "The leader is the same at every budget" in md and "### Recommendation" in md

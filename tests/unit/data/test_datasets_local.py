@@ -73,6 +73,21 @@ def test_folder_with_train_and_test_grayscale_keeps_one_channel(tmp_path):
     assert ds.test.images[ds.test.labels == 1].mean() < 60
 
 
+def test_photo_patches_written_as_a_folder_load_as_that_dataset(tmp_path):
+    """``python -m tests.photos DIR``, which the committed photos page was made from."""
+    pytest.importorskip("skimage")
+    from tests.photos import photo_patches, write_folder
+
+    root = write_folder(tmp_path / "photos", 3, 2, size=16, photos=("brick", "grass"))
+    ds = load_dataset(f"folder:{root}")
+    assert ds.class_names == ("brick", "grass")
+    assert ds.train.images.shape == (6, 16, 16, 3) and len(ds.test) == 4
+    _, _, test_images, test_labels = photo_patches(6, 2, 16, photos=("brick", "grass"))
+    # the same pixels, in the official split: PNG is lossless
+    assert sorted(map(bytes, ds.test.images)) == sorted(map(bytes, test_images))
+    assert sorted(ds.test.labels.tolist()) == sorted(test_labels.tolist())
+
+
 def test_editing_the_folder_rebuilds_the_cache(tmp_path):
     root = class_folder(tmp_path / "pets")
     assert len(load_dataset(f"folder:{root}").train) == 12

@@ -98,3 +98,61 @@ def test_job_cost_counts_gpus_and_cores():
                        eval_seconds=0.0, environment={"cpus_available": 8})
     c = budgets.job_cost(r, {"gpu": 2.5, "cpu": 0.05})
     assert c["gpu_hours"] == 2 and c["cpu_hours"] == 8 and c["cost"] == 2 * 2.5 + 8 * 0.05
+
+
+def _section(md: str, heading: str) -> str:
+    start = md.index(heading)
+    end = md.find("\n## ", start + 1)
+    return md[start:end if end > 0 else None]
+
+
+def test_a_page_rebuilt_without_its_job_folders_keeps_its_tests_figures_and_curves(tmp_path):
+    """A fresh clone has the committed page's kept rows but none of their job folders:
+    adding a run must not lose McNemar's test, the in-run time to accuracy or a figure."""
+    import re
+    import shutil
+
+    out, runs = tmp_path / "boards", tmp_path / "runs"
+    leaderboard.write(_rows(runs), out)
+    before = (out / "digits.md").read_text()
+    before_budgets = (out / "digits-budgets.md").read_text()
+    shutil.rmtree(runs)  # the job folders stay on the machine that ran them
+    fresh = _run(tmp_path / "other", "slow-cnn", 30.0, 0, 0.5)
+    leaderboard.write([fresh], out)
+    after = (out / "digits.md").read_text()
+
+    for heading in ("## Budget 5s", "## Budget 15s"):
+        old, new = _section(before, heading), _section(after, heading)
+        table = [line for line in old.splitlines() if line.startswith("| ")]
+        assert table == [line for line in new.splitlines() if line.startswith("| ")]
+        assert re.search(r"\| 0\.\d{3}|< 0\.001", "\n".join(table))  # McNemar was there
+        figures = re.findall(r"\]\((digits/[^)]+\.png)\)", old)
+        assert any("confusion" in f for f in figures) and any("anytime" in f for f in figures)
+        assert figures == re.findall(r"\]\((digits/[^)]+\.png)\)", new)
+        assert all((out / f).stat().st_size > 0 for f in figures)
+        assert "were drawn when their job folders were on the machine" in new
+    in_run = [line for line in _section(before_budgets, "### Time to accuracy").splitlines()
+              if line.startswith(("| fast-cnn", "| big-model"))]
+    after_budgets = (out / "digits-budgets.md").read_text()
+    assert in_run and all(line in after_budgets for line in in_run)
+    assert re.search(r"\| \d+s \| \d+\.\d \|", "\n".join(in_run))  # in-run seconds kept
+    kept = leaderboard.kept_rows(out / "digits.results.jsonl")
+    assert len(kept) == len(_rows(tmp_path / "again")) + 1
+
+
+def test_each_budget_gets_the_test_its_own_runs_allow(tmp_path):
+    """Seeds at one budget, folds at another: each group is tested as it was run."""
+    rows = _rows(tmp_path / "runs")
+    for fold in range(3):
+        job = Job("digits", "fast-cnn", fold, 3, 0, 30.0)
+        rows.append(Result.for_job(job, Status.OK, test_accuracy=0.9 + 0.01 * fold,
+                                   train_seconds=30.0, n_train=900, n_val=100))
+        job = Job("digits", "big-model", fold, 3, 0, 30.0)
+        rows.append(Result.for_job(job, Status.OK, test_accuracy=0.95 + 0.01 * fold,
+                                   train_seconds=30.0, n_train=900, n_val=100))
+    table = leaderboard.rank(rows)
+    tests = dict(zip(table["budget_seconds"], table["test"], strict=False))
+    by_budget = {b: set(table.loc[table["budget_seconds"] == b, "test"]) - {"leader"}
+                 for b in tests}
+    assert by_budget[5.0] == by_budget[15.0] == {"paired t-test over seeds"}
+    assert by_budget[30.0] == {"corrected resampled t-test"}
