@@ -97,6 +97,15 @@ def keras_cache() -> Path:
     return Path(keras_home()) / "models"
 
 
+def _home_relative(path: Path) -> str:
+    """``~/.keras/models`` rather than the home folder's path: a message that goes into
+    rows and pages names no user's folder."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
 def find_weights(backbone: Backbone, size: int | None, context: JobContext) -> Path:
     """The weights file on disk, downloaded into Keras' cache if need be, or why not."""
     name, url = backbone.weights_file(size)
@@ -114,7 +123,7 @@ def find_weights(backbone: Backbone, size: int | None, context: JobContext) -> P
             why = f"download failed: {str(exc).splitlines()[0][:120]}"
     raise ContenderUnavailable(  # the fix first: tables cut long messages short
         f"pretrained weights {name} not found: fetch {url} and put it in --weights-dir "
-        f"or {keras_cache()} under that name ({why})"
+        f"or {_home_relative(keras_cache())} under that name ({why})"
     )
 
 

@@ -80,6 +80,7 @@ def portable(row: Result) -> dict[str, Any]:
         return data
     jobdir = data["artifacts"]
     data["artifacts"] = Path(jobdir).name
+    data["description"] = _without_paths(data.get("description"), jobdir)
     prior = _KEPT.get(data["artifacts"], {})
     if prior.get("run_id") == row.run_id and (prior.get("raw")
                                               or not Path(jobdir).is_dir()):
@@ -98,6 +99,21 @@ def portable(row: Result) -> dict[str, Any]:
                 points.append([round(float(t), 3), round(best, 6)])
         data["kept_curve"] = points
     return data
+
+
+def _without_paths(value: Any, jobdir: str) -> Any:
+    """``value`` with every absolute path made machine-neutral: a file of the job folder
+    as ``<job-key>/name``, any other as ``…/name`` (a weights folder, say)."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v, jobdir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(v, jobdir) for v in value]
+    if isinstance(value, str) and len(value) > 1 and Path(value).is_absolute():
+        path, folder = Path(value), Path(jobdir)
+        if path.is_relative_to(folder):
+            return str(Path(folder.name) / path.relative_to(folder))
+        return f"…/{path.name}"
+    return value
 
 
 def remember(data: dict[str, Any]) -> None:

@@ -87,3 +87,19 @@ def test_a_page_keeps_the_rows_it_was_made_from_and_a_new_store_only_adds(tmp_pa
         ("keras-deep", 0.7), ("sklearn-logreg", 0.45), ("keras-shallow", 0.6)]
     md = (tmp_path / "cifar10.md").read_text()
     assert "keras-deep" in md and "keras-shallow" in md and "45.00" in md
+
+
+def test_a_kept_row_names_no_path_of_the_machine_that_ran_it(tmp_path):
+    from dataclasses import replace
+
+    from harness.reporting.kept import portable
+
+    jobdir = tmp_path / "runs" / "0123abcd"
+    row = replace(_ok("optuna-tpe", 0, 0.9), artifacts=str(jobdir), description={
+        "trials": str(jobdir / "trials.csv"), "weights": str(tmp_path / "w" / "lite0"),
+        "layers": [str(tmp_path / "x")], "preset": "medium", "size": 64})
+    data = portable(row)
+    assert data["artifacts"] == "0123abcd"
+    assert data["description"] == {"trials": "0123abcd/trials.csv", "weights": "…/lite0",
+                                   "layers": ["…/x"], "preset": "medium", "size": 64}
+    assert str(tmp_path) not in repr(data)
