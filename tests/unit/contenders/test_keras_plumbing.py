@@ -39,10 +39,14 @@ def test_every_keras_cnn_takes_inputs_from_8x8_to_64x64(shape):
 
 
 @pytest.mark.slow
-def test_budget_is_used_and_flips_stay_off_where_mirroring_changes_the_label(tiny, tmp_path):
-    # The synthetic classes are squares in the top-left, top-right and bottom-left
-    # quarters: a mirror image belongs to another class, so the probe must say no.
-    train, val, _ = tiny
+def test_budget_is_used_and_flips_stay_off_where_mirroring_changes_the_label(tmp_path):
+    # Two classes, a square in the top-left or the top-right quarter: a mirror image is
+    # the other class, so the probe must say no. (With a third class at the bottom, a
+    # model that has learned only "top or bottom" is past the probe's threshold and as
+    # accurate on mirrored images: under load the probe sometimes judged it there.)
+    from harness.contenders.testing import synthetic_split
+
+    train, val = synthetic_split(12, classes=2, seed=0), synthetic_split(8, classes=2, seed=1)
     contender = create("keras-fastnet", seed=0)
     budget = Budget(10.0)
     t0 = time.monotonic()
