@@ -105,8 +105,12 @@ def mcnemar(b: int, c: int, mid: bool = True) -> float:
 
 def discordant(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
     """(images only ``a`` got right, images only ``b`` got right)."""
-    a, b = np.asarray(pred_a) == labels, np.asarray(pred_b) == labels
-    return int(np.sum(a & ~b)), int(np.sum(~a & b))
+    return discordant_right(np.asarray(pred_a) == labels, np.asarray(pred_b) == labels)
+
+
+def discordant_right(right_a: np.ndarray, right_b: np.ndarray) -> tuple[int, int]:
+    """The same from each model's right-or-wrong per image."""
+    return int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
 
 
 def compare(leader: dict[tuple, float], other: dict[tuple, float], folds: int,
@@ -138,8 +142,7 @@ def test_set_comparison(lead: dict[tuple, str], other: dict[tuple, str],
         if pa[1] != pb[1]:
             # not scored on the same test images: no other pair would be either
             return math.nan, "different test images"
-        only_lead = int(np.sum(pa[0] & ~pb[0]))
-        only_other = int(np.sum(~pa[0] & pb[0]))
+        only_lead, only_other = discordant_right(pa[0], pb[0])
         return mcnemar(only_lead, only_other), f"{only_lead}/{only_other}"
     return math.nan, "no test predictions"
 
