@@ -89,6 +89,27 @@ def cifar100(archive: Path, coarse: bool) -> tuple[tuple[np.ndarray, np.ndarray]
     return train, test, members[names_file].decode().split()
 
 
+#: Pillow's modes of more than 8 bits a channel; ``convert`` clips them to 255
+HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def to_8_bits(img, what: str):
+    """``img`` with 8 bits a channel: a 16-bit image scaled (0..65535 to 0..255), never
+    clipped, which Pillow's ``convert`` does (a 16-bit PNG would come out all white)."""
+    from PIL import Image
+
+    if img.mode in HIGH_DEPTH_MODES:
+        pixels = np.asarray(img).astype(np.int64)
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+            raise HarnessError(f"{what} holds {img.mode} pixels outside 0..65535: save it "
+                               "as an 8- or 16-bit PNG")
+        return Image.fromarray(((pixels * 255 + 32767) // 65535).astype(np.uint8), "L")
+    if img.mode == "F":
+        raise HarnessError(f"{what} holds floating-point pixels: save it as an 8- or "
+                           "16-bit PNG")
+    return img
+
+
 def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
                  size: tuple[int, int] | None = None) -> np.ndarray:
     """One PNG or JPEG as ``H x W x C`` uint8, converted to ``mode`` and resized to ``size``.
@@ -101,7 +122,7 @@ def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
             if img.format not in ("PNG", "JPEG"):
                 raise HarnessError(f"{what} is {img.format}, not PNG or JPEG: convert or remove it")
-            img = img.convert(mode)
+            img = to_8_bits(img, what).convert(mode)
             if size is not None and img.size != size:
                 img = img.resize(size, Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)

@@ -3,8 +3,10 @@
 ``folder:PATH`` has one sub-folder per class (``PATH/<class>/*.png``), or ``PATH/train/``
 and ``PATH/test/`` laid out that way. ``csv:FILE`` has an image path column (relative to
 the CSV's folder) and a label column, optionally a ``split`` column (``train``/``test``);
-``csv:FILE?image=COL&label=COL`` names the columns. Without a test split, a fixed
-stratified 20 % of each class is held out as the test part.
+``csv:FILE?image=COL&label=COL`` names the columns, ``sep=;`` (or ``sep=tab``) its
+separator. A dataset reads only its own folder: links out of ``folder:PATH`` and CSV
+paths that leave the CSV's folder (``..``, absolute paths) are refused. Without a test
+split, a fixed stratified 20 % of each class is held out as the test part.
 
 Images may be PNG or JPEG, grayscale or RGB, of any size: all become RGB unless all are
 grayscale, and all are resized to the most common size. The decoded arrays are cached
@@ -17,6 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -33,7 +36,9 @@ from harness.data.splits import Dataset, DatasetSpec
 TEST_FRACTION = 0.2
 IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path", "filepath")
 LABEL_COLUMNS = ("label", "class", "target", "category")
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+#: ``csv:FILE?sep=...``: names for separators awkward to write in a URL-like spec
+SEPARATORS = {"tab": "\t", "semicolon": ";", "comma": ",", "pipe": "|", "\\t": "\t"}
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,37 @@ def _is_hidden(path: Path, top: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(top).parts)
 
 
+def _inside(path: Path, top: Path, what: str) -> None:
+    """Refuse ``path`` when it resolves (through links) outside the dataset's folder."""
+    target = path.resolve()
+    if not target.is_relative_to(top.resolve()):
+        raise HarnessError(f"{what} {path} leads to {target}, outside {top}: a dataset reads "
+                           "only its own folder; copy the file into it (links out of a "
+                           "dataset's folder are refused)")
+
+
+def _unreadable(path: Path, exc: OSError) -> HarnessError:
+    return HarnessError(f"cannot read {path} ({exc.strerror or exc}): make it readable "
+                        "for this user (chmod) or move it out of the dataset")
+
+
 def _class_files(folder: Path, top: Path) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not _is_hidden(p, top))
+    files: list[Path] = []
+
+    def fail(exc: OSError):
+        raise _unreadable(Path(exc.filename or folder), exc)
+
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise _unreadable(folder, PermissionError(13, "Permission denied"))
+    for root, dirs, names in os.walk(folder, onerror=fail, followlinks=False):
+        here = Path(root)
+        for d in [d for d in dirs if (here / d).is_symlink()]:
+            _inside(here / d, top, "class folder entry")
+            dirs.remove(d)  # a link inside the folder: its files are listed where they are
+        files += [here / n for n in names if (here / n).is_file()]
+    files = sorted(p for p in files if not _is_hidden(p, top))
     for p in files:
+        _inside(p, top, "image")
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             raise HarnessError(f"{p} is not a PNG or JPEG image: move it out of the class "
                                "folder (class folders hold only images)")
@@ -75,11 +108,18 @@ def _class_files(folder: Path, top: Path) -> list[Path]:
     return files
 
 
-def _class_folders(path: Path) -> list[Path]:
-    for p in sorted(path.iterdir()):
+def _class_folders(path: Path, top: Path) -> list[Path]:
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    for p in entries:
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
             raise HarnessError(f"{p} is not in a class folder: move it into {path}/<class>/")
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = [p for p in entries if p.is_dir() and not p.name.startswith(".")]
+    for p in folders:
+        _inside(p, top, "class folder")
+    return folders
 
 
 def _check_classes(name: str, class_names: list[str]) -> None:
@@ -116,11 +156,11 @@ def scan_folder(name: str, path: Path) -> Source:
         raise HarnessError(f"{have} exists but {lack} does not: add {lack}/<class>/ folders "
                            "(or use one folder per class, without train/test)")
     if train_dir.is_dir():
-        folders = _class_folders(train_dir)
+        folders = _class_folders(train_dir, path)
         class_names = [f.name for f in folders]
         _check_classes(name, class_names)
         train = tuple((p, c) for c, f in enumerate(folders) for p in _class_files(f, path))
-        test_folders = _class_folders(test_dir)
+        test_folders = _class_folders(test_dir, path)
         unknown = [f.name for f in test_folders if f.name not in class_names]
         if unknown:
             raise HarnessError(f"{test_dir} has class folder(s) {', '.join(unknown)} that "
@@ -128,7 +168,7 @@ def scan_folder(name: str, path: Path) -> Source:
         test = tuple((p, class_names.index(f.name)) for f in test_folders
                      for p in _class_files(f, path))
         return Source(name, path, tuple(class_names), train, test, True)
-    folders = _class_folders(path)
+    folders = _class_folders(path, path)
     class_names = [f.name for f in folders]
     _check_classes(name, class_names)
     items = [(p, c) for c, f in enumerate(folders) for p in _class_files(f, path)]
@@ -164,14 +204,19 @@ def scan_csv(name: str, spec: str) -> Source:
         text, query = spec, ""
     path = Path(text).expanduser()
     options = dict(parse_qsl(query, keep_blank_values=True))
-    extra = set(options) - {"image", "label"}
+    extra = set(options) - {"image", "label", "sep"}
     if extra:
         raise HarnessError(f"{name}: unknown option(s) {', '.join(sorted(extra))}: "
-                           "csv:FILE?image=COLUMN&label=COLUMN")
+                           "csv:FILE?image=COLUMN&label=COLUMN&sep=;")
+    sep = SEPARATORS.get(options.get("sep", ","), options.get("sep", ","))
+    if len(sep) != 1 or sep in "\"\r\n":
+        raise HarnessError(f"{name}: sep={options['sep']!r} is not one separator character: "
+                           "pass sep=; or sep=tab (or leave it out for commas)")
     rows: list[tuple[int, dict]] = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh, strict=True)  # an unclosed quote is an error
+            # an unclosed quote is an error
+            reader = csv.DictReader(fh, delimiter=sep, strict=True)
             columns = list(reader.fieldnames or [])
             for row in reader:
                 rows.append((reader.line_num, row))
@@ -184,21 +229,34 @@ def scan_csv(name: str, spec: str) -> Source:
                            "readable CSV file") from None
     if not columns:
         raise HarnessError(f"{path} is empty: it needs a header and one row per image")
+    if len(columns) == 1 and "sep" not in options:
+        found = next((c for c in (";", "\t", "|") if c in columns[0]), None)
+        if found:
+            shown = "tab" if found == "\t" else found
+            raise HarnessError(f"{path} is separated by {shown!r}, not commas (its header "
+                               f"reads {columns[0][:80]!r}): pass csv:FILE?sep={shown}")
     image_col = _pick(columns, options.get("image"), IMAGE_COLUMNS, "image", path)
     label_col = _pick(columns, options.get("label"), LABEL_COLUMNS, "label", path)
     split_col = next((c for c in columns if c.strip().lower() == "split"), None)
     entries = []
+    top = path.parent.resolve()
     for line, row in rows:
         image, label = (row.get(image_col) or "").strip(), (row.get(label_col) or "").strip()
         if not image or not label:
             raise HarnessError(f"{path} line {line}: empty {'image' if not image else 'label'}"
                                ": fill it in or remove the row")
-        file = (path.parent / image) if not Path(image).is_absolute() else Path(image)
+        file = path.parent / image
+        if Path(image).is_absolute() or not file.resolve().is_relative_to(top):
+            raise HarnessError(f"{path} line {line}: image {image} is outside the CSV's "
+                               f"folder {path.parent}: a dataset reads only its own folder; "
+                               "put the CSV beside its images (paths relative to its folder) "
+                               "or copy the image in")
         if not file.is_file():
             raise HarnessError(f"{path} line {line}: image {image} not found at {file} (paths "
                                "are relative to the CSV's folder): fix the path or remove the row")
         if file.suffix.lower() not in IMAGE_SUFFIXES:
-            raise HarnessError(f"{path} line {line}: {image} is not a PNG or JPEG image")
+            raise HarnessError(f"{path} line {line}: {image} is not a PNG or JPEG image: fix "
+                               "the path or remove the row")
         part = (row.get(split_col) or "train").strip().lower() if split_col else "train"
         if part not in ("train", "test"):
             raise HarnessError(f"{path} line {line}: split {part!r} must be train or test")
@@ -236,6 +294,8 @@ def probe(source: Source) -> tuple[tuple[int, int], str]:
         except Image.DecompressionBombError as exc:
             raise HarnessError(f"{path} is refused by Pillow's decompression-bomb limit "
                                f"({exc}): shrink it or remove it") from None
+        except PermissionError as exc:
+            raise _unreadable(path, exc) from None
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise HarnessError(f"{path} is not a readable PNG or JPEG image ({exc}): remove "
                                "it or replace it") from None
