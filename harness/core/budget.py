@@ -32,10 +32,23 @@ def parse_duration(text: str, what: str = "duration") -> float:
     return seconds
 
 
+#: the shortest training budget: under a second, a contender has no time to train at all
+MIN_BUDGET_SECONDS = 1.0
+
+
+def parse_budget(text: str, what: str = "budget") -> float:
+    """Seconds of one training budget: a duration of at least a second."""
+    seconds = parse_duration(text, what)
+    if seconds < MIN_BUDGET_SECONDS:
+        raise HarnessError(f"invalid {what} {text!r}: under {MIN_BUDGET_SECONDS:g} second "
+                           "no contender can train; use at least 1s")
+    return seconds
+
+
 def parse_budgets(text: str | list | tuple, what: str = "budget") -> tuple[float, ...]:
     """Seconds of ``1m,5m,30m`` (or a list of durations), smallest first, each once."""
     parts = text if isinstance(text, list | tuple) else str(text).split(",")
-    budgets = [parse_duration(p, what) for p in parts if str(p).strip()]
+    budgets = [parse_budget(p, what) for p in parts if str(p).strip()]
     if not budgets:
         raise HarnessError(f"invalid {what} {text!r}: give one duration or a comma list "
                            "like 1m,5m,30m")

@@ -29,6 +29,15 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20,
                "tib": 2**40}
 
 
+#: the least memory a job may be capped at: a worker's Python process with NumPy takes
+#: about 100 MiB before its contender does anything
+MIN_MEMORY_BYTES = 128 * 2**20
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.0f} MiB"
+
+
 def parse_size(text: str, what: str = "size") -> int:
     """Bytes in ``512M``, ``8G``, ``1.5GiB`` (binary units) or a bare number of bytes."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
@@ -109,6 +118,31 @@ def parse_prices(value: Any, what: str = "--price") -> dict[str, float]:
     return out
 
 
+def plain_value(value: Any, what: str) -> Any:
+    """``value`` (read from YAML), refused when it contains itself (``&a [*a]``): a
+    value that never ends cannot be a parameter, hashed into a job key or stored."""
+    open_: set[int] = set()  # the containers on the path being walked
+    done: set[int] = set()  # containers already found finite (shared aliases: once)
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list | tuple | dict) and id(v) not in done:
+            if id(v) in open_:
+                raise HarnessError(f"{what} contains itself (a YAML alias inside its own "
+                                   "anchor, like &a [*a]): write the value out")
+            open_.add(id(v))
+            for item in (v.items() if isinstance(v, dict) else v):
+                walk(item)
+            open_.discard(id(v))
+            if not isinstance(v, tuple):  # a dict's (key, value) pairs are made anew
+                done.add(id(v))
+
+    try:
+        walk(value)
+    except RecursionError:
+        raise HarnessError(f"{what} is nested too deeply: write a flatter value") from None
+    return value
+
+
 KINDS = ("int", "float", "duration", "size", "path", "text", "flag", "choice", "choices",
          "prices")
 
@@ -152,7 +186,12 @@ class Option:
         if self.kind == "duration":
             return parse_duration(_text(value, what), what)
         if self.kind == "size":
-            return parse_size(_text(value, what), what)
+            size = parse_size(_text(value, what), what)
+            if size < self.low:
+                raise HarnessError(f"invalid {what} {value!r}: below the {_mib(self.low)} a "
+                                   "job's Python process needs to start; use at least "
+                                   f"{_mib(self.low).replace(' MiB', 'M')}")
+            return size
         if self.kind == "path":
             return Path(_text(value, what))
         if self.kind == "flag":
@@ -214,7 +253,7 @@ OPTIONS: tuple[Option, ...] = (
            suite="parallel", low=1),
     Option("max_memory_bytes", "--max-memory",
            "Kill a job whose processes use more memory than this (8G) and record oom.",
-           "size", None, suite="max_memory"),
+           "size", None, suite="max_memory", low=MIN_MEMORY_BYTES),
     Option("max_artifact_bytes", "--max-artifacts",
            "Kill a job that writes more than this to its job folder, and remove what it "
            "wrote.", "size", "20G", suite="max_artifacts"),

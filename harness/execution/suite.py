@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from harness.core.budget import parse_budgets
 from harness.core.config import RunConfig
 from harness.core.errors import HarnessError
-from harness.core.options import OPTIONS, Option
+from harness.core.options import OPTIONS, Option, plain_value
 
 if TYPE_CHECKING:
     import yaml
@@ -98,7 +98,15 @@ class _Reader:
         return SuiteError(f"suite {self.path}{line}: {message}")
 
     def value(self, node: yaml.Node) -> Any:
-        return self.constructor.construct_object(node, deep=True)
+        import yaml
+
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # a tag safe loading refuses (!!python/...): no code runs
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise self.fail(node, f"not a plain YAML value ({' '.join(problem.split())}): "
+                            "suites take plain values, without !!python tags") from None
+        return self.guarded(node, plain_value, value, "this value")
 
     def mapping(self, node: yaml.Node, allowed: tuple[str, ...], what: str
                 ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -180,7 +188,7 @@ def _expand(text: str, node: yaml.Node, reader: _Reader) -> str:
 
 def _matrix(reader: _Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[str, Any]:
     from harness.contenders import list_contenders
-    from harness.core.budget import parse_duration
+    from harness.core.budget import parse_budget
     from harness.data.registry import get_spec
 
     out: dict[str, Any] = {}
@@ -200,7 +208,7 @@ def _matrix(reader: _Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]]) -> 
                 names += [c for c in found if c not in names]
             out[key] = tuple(names)
         elif key == "budgets":
-            out[key] = [reader.guarded(n, parse_duration, reader.text(n, "budget"), "budget")
+            out[key] = [reader.guarded(n, parse_budget, reader.text(n, "budget"), "budget")
                         for n in reader.items(node)]
         elif key == "gpus":
             out[key] = [reader.integer(n, key, 0) for n in reader.items(node)]
@@ -252,9 +260,12 @@ def load_suite(path: Path) -> Suite:
 
     reader = _Reader(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SuiteError(f"cannot read suite {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"suite {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                         f"at offset {exc.start}): save it as UTF-8") from None
     loader = None
     try:
         loader = yaml.SafeLoader(text)  # control characters are refused already here

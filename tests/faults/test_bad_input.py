@@ -169,11 +169,11 @@ BUDGETS = st.one_of(st.text(max_size=10),
 @FIXTURE_SETTINGS
 @given(text=BUDGETS)
 def test_any_budget_string_runs_or_is_refused_in_one_line(text, seeded, capsys, tally):
-    from harness.core.budget import parse_duration
+    from harness.core.budget import parse_budgets
     from harness.core.errors import HarnessError
 
     try:
-        seconds = parse_duration(text)
+        seconds = parse_budgets(text)
     except HarnessError:
         seconds = None
     if text.startswith("-") or "\0" in text:
