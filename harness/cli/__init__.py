@@ -12,6 +12,7 @@ option table (:mod:`harness.core.options`), never written out by hand.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import click
 
 from harness.core.errors import HarnessError
 from harness.core.options import BY_FIELD, DEFAULT_STORE, OPTIONS, Option
+from harness.store.database import StoreError
 
 
 def _budgets(ctx, param, value):
@@ -101,6 +103,7 @@ def run(dataset, budget, contenders, gpus, param, **options) -> None:
     from harness.contenders import parse_param
     from harness.contenders.lineups import Profile, select
     from harness.core.config import RunConfig
+    from harness.core.options import plain_value
     from harness.data.registry import get_spec
 
     spec = get_spec(dataset)
@@ -114,6 +117,7 @@ def run(dataset, budget, contenders, gpus, param, **options) -> None:
     params: dict[str, dict] = {}
     for text in param:
         name, key, value = parse_param(text, every)
+        plain_value(value, f"--param {text!r}")
         params.setdefault(name, {})[key] = value
     configs = [
         RunConfig(dataset=dataset, contenders=tuple(p.name for p in picks),
@@ -250,6 +254,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except HarnessError as exc:
         click.echo(f"harness: error: {exc}", err=True)
+        if isinstance(exc, StoreError) and argv is None:  # the process, not a caller's call
+            # Closing a SQLite store that failed under us may touch its memory-mapped
+            # index: on a file made immutable or removed, that is a SIGBUS, not exit 1.
+            # Every row is in the store or its job folder: leave without closing it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         sys.exit(1)
     except (KeyboardInterrupt, click.Abort):
         click.echo("harness: interrupted", err=True)

@@ -281,7 +281,15 @@ def contenders_command(pattern: str, weights_dir: Path | None = None) -> None:
 def report_command(job: str, runs_dir: Path, store_url: str, out_dir: Path | None) -> None:
     from harness.reporting.report import job_page
 
-    page = job_page(find_job(job, runs_dir, store_url), out_dir)
+    folder = find_job(job, runs_dir, store_url)
+    if out_dir is not None:
+        usable_dir(out_dir, "--out", min_free=0)
+    try:
+        page = job_page(folder, out_dir)
+    except OSError as exc:
+        where = out_dir or folder
+        raise HarnessError(f"cannot write the report in {where}: {exc.strerror or exc}; "
+                           "pass --out with a writable folder") from None
     out.print(f"Written: {page}", markup=False)
 
 

@@ -2,7 +2,9 @@
 
 The runner writes a :class:`JobContext` into ``JOBDIR/job.json`` beside the job; the
 worker reads it back and hands it to the contender's ``prepare`` and ``fit``. It is
-the only configuration a contender gets: no contender reads the environment.
+the only configuration a contender gets: no contender reads the environment. The one
+secret, the store URL's password, never reaches the file: ``job.json`` holds the URL
+masked and the worker gets it whole in :data:`STORE_URL_VARIABLE`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+#: the variable that hands the store's URL, password and all, to the worker process: the
+#: job file carries it masked, since a job folder is read by anyone the disk lets in
+STORE_URL_VARIABLE = "HARNESS_JOB_STORE_URL"
 
 # the job folder: RUNS_DIR/<job-key>/
 JOB_FILE = "job.json"  # the job and its context, written by the runner

@@ -73,8 +73,15 @@ def usable_dir(path: Path, flag: str, min_free: int = MIN_FREE_BYTES) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise HarnessError(f"{flag} {path} is not writable: pass {flag} with a writable "
                            "folder")
+    try:  # what access() cannot tell (root, /proc, a read-only mount): try it
+        fd, probe = tempfile.mkstemp(prefix=".harness-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise HarnessError(f"cannot write in {flag} {path}: {exc.strerror or exc}; pass "
+                           f"{flag} with a writable folder") from None
     free = shutil.disk_usage(path).free
-    if free < min_free:
+    if min_free and free < min_free:
         raise HarnessError(f"{flag} {path} has {free / 2**20:.0f} MiB free, less than the "
                            f"{min_free / 2**20:.0f} MiB a run needs: free space or pass "
                            f"{flag} on another disk")

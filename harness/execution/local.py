@@ -25,10 +25,19 @@ from pathlib import Path
 
 from harness.contenders import family_of
 from harness.core.config import RunConfig
-from harness.core.context import JOB_FILE, LOG_FILE, PHASE_FILE, RESULT_FILE, WORK_DIR, JobContext
+from harness.core.context import (
+    JOB_FILE,
+    LOG_FILE,
+    PHASE_FILE,
+    RESULT_FILE,
+    STORE_URL_VARIABLE,
+    WORK_DIR,
+    JobContext,
+)
 from harness.core.errors import HarnessError
 from harness.core.files import write_json_atomic
 from harness.core.jobs import Job, Result, Status
+from harness.store import redact
 
 POLL_SECONDS = 0.2
 # how often a job folder's size is measured (walking it costs more than a poll)
@@ -42,6 +51,26 @@ def _folder_bytes(path: Path) -> int:
         for name in files:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+#: where the kernel counts its out-of-memory kills: the machine's, this cgroup's (v2)
+OOM_COUNTERS = ("/proc/vmstat", "/sys/fs/cgroup/memory.events")
+
+
+def oom_kills() -> int | None:
+    """Processes the kernel's out-of-memory killer has killed so far, or ``None`` where
+    it keeps no count: a SIGKILL is put down to memory only when this count rose."""
+    total = None
+    for path in OOM_COUNTERS:
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    name, _, value = line.partition(" ")
+                    if name == "oom_kill" and value.strip().isdigit():
+                        total = (total or 0) + int(value)
+        except OSError:
+            continue
     return total
 
 
@@ -68,16 +97,21 @@ class Worker:
     phase_times: dict[str, float] = field(default_factory=dict)
     peak_bytes: int = 0
     artifacts_checked: float = 0.0
+    oom_before: int | None = None  # the kernel's out-of-memory kills when the job started
     released: bool = False  # its slot (and GPUs) given back to the executor
 
     def start(self) -> None:
         if self.jobdir.exists():  # a previous, unfinished attempt
             shutil.rmtree(self.jobdir)
-        self.jobdir.mkdir(parents=True)
+        # owner-only: a job's log and files may quote whatever its contender printed
+        self.jobdir.mkdir(parents=True, mode=0o700)
         context = job_context(self.config, self.job, self.jobdir, self.gpu_ids)
-        spec = {"job": asdict(self.job), "key": self.job.key, "context": context.to_dict()}
+        # the file gets the store URL masked; the worker gets it whole, from its environment
+        shown = replace(context, store_url=redact(context.store_url))
+        spec = {"job": asdict(self.job), "key": self.job.key, "context": shown.to_dict()}
         (self.jobdir / JOB_FILE).write_text(json.dumps(spec, indent=1, default=str))
         env = dict(os.environ)
+        env[STORE_URL_VARIABLE] = context.store_url
         env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpu_ids)
         env["PYTHONUNBUFFERED"] = "1"
         # The harness's own source must be importable in the worker, also when run
@@ -91,6 +125,7 @@ class Worker:
                 env=env, start_new_session=True, cwd=os.getcwd(),
             )
         self.started = self.phase_since = time.time()
+        self.oom_before = oom_kills()
 
     # -- watching ---------------------------------------------------------------
 
@@ -206,9 +241,16 @@ class Worker:
         if result is not None:
             return result
         if code == -signal.SIGKILL:
+            after = oom_kills()
+            if self.oom_before is not None and after is not None and after > self.oom_before:
+                return self._killed(
+                    Status.OOM, "worker killed by the system's out-of-memory killer "
+                    f"(SIGKILL, {self.phase} phase): give the job more memory, or lower "
+                    "--parallel",
+                )
             return self._killed(
-                Status.OOM, "worker killed by SIGKILL from outside the harness "
-                "(most likely the system's out-of-memory killer)",
+                Status.ERROR, f"worker killed by SIGKILL from outside the harness "
+                f"({self.phase} phase; the system's out-of-memory killer did not record it)",
             )
         if code < 0:
             name = signal.Signals(-code).name
@@ -315,6 +357,10 @@ class LocalExecutor:
     def cancel(self, worker: Worker, grace: float = 0.0) -> None:
         worker.kill(grace)
         self._free(worker)
+
+    def finished(self, worker: Worker) -> Result | None:
+        """The row a cancelled job had written to its folder before it was stopped."""
+        return read_result(worker.jobdir, worker.job)
 
     def close(self) -> None:
         pass

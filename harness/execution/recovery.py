@@ -4,8 +4,8 @@ A finished job's ``result.json`` is on disk before the store is written. When th
 store could not take the row (a full disk, a database that went away), the next run,
 and ``harness leaderboard``, add every finished folder whose row the store lacks:
 no finished result is trained again or lost. Only folders written for this store
-(their ``job.json`` names its URL) are taken, so two stores sharing a runs folder
-never mix.
+(their ``job.json`` names its URL, with the password masked) are taken, so two stores
+sharing a runs folder never mix.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.core.context import JOB_FILE, RESULT_FILE
 from harness.execution.local import read_result
-from harness.store import Store
+from harness.store import Store, redact
 
 RECOVERED_RUN = "recovered"
 
@@ -35,7 +35,8 @@ def missing_rows(runs_dir: Path, store: Store) -> list:
     found = []
     for result_file in sorted(Path(runs_dir).glob(f"*/{RESULT_FILE}")):
         jobdir = result_file.parent
-        if _store_url(jobdir) != store.url:
+        # job files name the URL masked (those written before, whole)
+        if _store_url(jobdir) not in (store.url, redact(store.url)):
             continue
         result = read_result(jobdir)
         if result is not None and result.job_key == jobdir.name:

@@ -118,7 +118,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
-class StoreFailed(HarnessError):
+class StoreFailed(StoreError):
     """The store stopped taking rows: the run stopped taking jobs; nothing finished is lost."""
 
 
@@ -244,17 +244,30 @@ def run(
                     else:
                         record(job, result)
     except KeyboardInterrupt:
-        for _job, handle, _config in running.values():  # SIGTERM first: time to clean up
-            executor.cancel(handle, grace=2.0)
         cancelled = True
+        # a job that finished as the signal came is kept and counted, not stopped
+        for key, (job, handle, _config) in list(running.items()):
+            with contextlib.suppress(Exception, KeyboardInterrupt):  # a second Ctrl-C too
+                result = executor.poll(handle)
+                if result is not None:
+                    del running[key]
+                    record(job, result)
+        for key, (job, handle, _config) in list(running.items()):
+            executor.cancel(handle, grace=2.0)  # SIGTERM first: time to clean up
+            finished = getattr(executor, "finished", None)
+            result = finished(handle) if finished is not None else None
+            if result is not None:  # it wrote its row during the grace
+                del running[key]
+                record(job, result)
         raise Interrupted(len(results)) from None
     finally:
         for job, handle, _config in running.values():
             if not cancelled:  # a broken harness: stop the jobs all the same
                 with contextlib.suppress(Exception):
                     executor.cancel(handle)
-            with contextlib.suppress(Exception):  # the lease expires anyway
-                store.release(job.key, owner)
+            if failure is None:  # a failed store is left alone (the lease expires anyway)
+                with contextlib.suppress(Exception):
+                    store.release(job.key, owner)
         executor.close()
     if failure is not None:
         raise StoreFailed(

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from harness.core.context import (
     PHASE_FILE,
     PREDICTIONS_FILE,
     RESULT_FILE,
+    STORE_URL_VARIABLE,
     WORK_DIR,
     JobContext,
 )
@@ -125,6 +126,10 @@ def run_job(jobdir: Path) -> dict[str, Any]:
     spec = json.loads((jobdir / JOB_FILE).read_text())
     job = Job.from_dict(spec["job"])
     context = JobContext.from_dict(spec["context"])
+    # the store URL whole (job.json masks its password), kept from what the job starts
+    url = os.environ.pop(STORE_URL_VARIABLE, None)
+    if url:
+        context = replace(context, store_url=url)
     row: dict[str, Any] = {
         **asdict(job), "job_key": job.key,
         "status": "ok", "message": "", "started_at": _now(), "artifacts": str(jobdir),

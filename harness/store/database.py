@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import re
+import stat
 import time
 from pathlib import Path
 
@@ -25,9 +28,20 @@ from harness.store.claims import LEASE_SECONDS, owner_alive
 SECRET_KEYS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
 
 
+_USER_PASSWORD = re.compile(r"(://[^:/@?#]*:).*@", re.DOTALL)
+_QUERY_SECRET = re.compile(r"([?&;][^=&;]*(?:" + "|".join(SECRET_KEYS) + r")[^=&;]*=)[^&;]*",
+                           re.IGNORECASE)
+
+
+def _mask_text(url: str) -> str:
+    """The password masked in a URL that SQLAlchemy cannot parse: everything between
+    ``://user:`` and the last ``@``, and the value of every secret-looking query key."""
+    return _QUERY_SECRET.sub(r"\1***", _USER_PASSWORD.sub(r"\1***@", url))
+
+
 def redact(url: str) -> str:
     """The URL with its password masked, in the user part and in the query string
-    alike, for anything a person or a file may see."""
+    alike, for anything a person or a file may see, parseable or not."""
     from sqlalchemy.engine import make_url
 
     try:
@@ -37,7 +51,14 @@ def redact(url: str) -> str:
         shown = parsed.set(query=query).render_as_string(hide_password=True)
         return shown.replace("%2A%2A%2A", "***")
     except Exception:
-        return "<unparseable store URL>"
+        return _mask_text(str(url))
+
+
+def in_memory(parsed) -> bool:
+    """Whether a parsed SQLite URL is a database in memory, gone when the process ends."""
+    database = parsed.database or ""
+    return (database in ("", ":memory:") or database.startswith("file::memory:")
+            or parsed.query.get("mode") == "memory")
 
 
 class StoreError(HarnessError):
@@ -55,6 +76,10 @@ def _fix_for(reason: str, url: str) -> str:
     if "full" in text or "no space" in text:
         return ("free space on its disk, or pass another --store; run the same command "
                 "again afterwards (finished jobs are kept in their folders)")
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return ("the store or its folder cannot be written: make them writable, or pass "
+                "another --store; run the same command again afterwards (finished jobs "
+                "are kept in their folders)")
     if url.startswith("sqlite"):
         return "check the file and its folder, or pass another --store"
     return "check that its server is up and reachable, or pass another --store"
@@ -68,19 +93,73 @@ def store_error(exc: BaseException, url: str, doing: str) -> StoreError:
                       f"{_fix_for(reason, url)}")
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why a run cannot write the store at ``path`` (or in its folder), if it cannot."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "on a read-only file system"
+    except OSError:
+        return None
+    for p in (path, folder):
+        if p.exists() and not os.access(p, os.W_OK):
+            return f"not writable ({'its folder ' if p == folder else ''}{p} is read-only)"
+    return None
+
+
+def _reads_bytes(path: Path) -> bool:
+    """Whether a file its size calls empty still reads (/proc and /sys files do)."""
+    try:
+        with open(path, "rb") as fh:
+            return bool(fh.read(1))
+    except OSError:
+        return False
+
+
+#: SQLite's answers that mean the file is no (sound) database, not that it cannot be read
+DAMAGED_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
 def check_sqlite_file(path: Path) -> None:
     """Refuse, before writing anything, a file that is no harness store: another
-    application's SQLite file, a damaged one, or one truncated to nothing."""
+    application's SQLite file, a damaged one, one truncated to nothing, a device or a
+    /proc file, or one on a read-only disk (named as such, not as damaged)."""
     import sqlite3
 
     if not path.exists():
+        why = _unwritable(path)
+        if why:
+            raise HarnessError(f"cannot create store {path}: its folder is {why}; pass "
+                               "--store with a file in a writable folder")
         return  # a new store
     if path.is_dir():
         raise HarnessError(f"store {path} is a folder: pass --store with a file path")
-    if path.stat().st_size == 0:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise HarnessError(f"cannot read store {path}: {exc.strerror}; check the file and "
+                           "its folder, or pass another --store") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise HarnessError(f"store {path} is not a regular file (a device, pipe or socket): "
+                           "pass --store with a file path such as "
+                           "sqlite:///results/harness.sqlite")
+    if info.st_size == 0 and _reads_bytes(path):
+        raise HarnessError(f"store {path} is not a file on disk (a /proc or /sys file that "
+                           "reports no size): pass --store with a file path such as "
+                           "sqlite:///results/harness.sqlite")
+    if not os.access(path, os.R_OK):
+        raise HarnessError(f"store {path} is not readable: give this user read and write "
+                           "access to it (chmod), or pass another --store")
+    if info.st_size == 0:
         raise HarnessError(f"store {path} is an empty file (0 bytes: never a store, or "
                            "truncated): delete it to start a new store, or pass another "
                            "--store")
+    why = _unwritable(path)
+    if why:
+        raise HarnessError(f"store {path} is {why}: a run writes to its store; copy it to a "
+                           "writable folder and pass --store with the copy, or make it "
+                           "writable")
+    damaged = True
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             tables = {n for (n,) in conn.execute(
@@ -89,8 +168,13 @@ def check_sqlite_file(path: Path) -> None:
             (verdict,) = conn.execute("PRAGMA quick_check(1)").fetchone()
     except sqlite3.DatabaseError as exc:
         verdict = str(exc)
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        damaged = name.startswith(DAMAGED_CODES) or (not name and "malformed" in verdict)
     if verdict != "ok":
         verdict = " ".join(str(verdict).replace("*", "").split())  # one line
+        if not damaged:
+            raise HarnessError(f"cannot read store {path} ({verdict}): check the file, its "
+                               "folder and their permissions, or pass another --store")
         raise HarnessError(f"store {path} is damaged ({verdict}): {DAMAGED_FIX}")
     if tables and not {"job_key", "payload"} <= columns:
         shown = ", ".join(sorted(tables)[:5])
@@ -124,14 +208,21 @@ class Store:
         from sqlalchemy.engine import make_url
 
         self.url = url
+        self.path: Path | None = None  # a SQLite store's file
+        self._identity: tuple[int, int] | None = None  # its (device, inode) when opened
         try:
             parsed = make_url(url)
         except Exception:
             raise HarnessError(
-                f"cannot parse store URL {url!r}: use a SQLAlchemy URL such as "
+                f"cannot parse store URL {redact(url)!r}: use a SQLAlchemy URL such as "
                 "sqlite:///results/harness.sqlite"
             ) from None
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if parsed.get_backend_name() == "sqlite" and in_memory(parsed):
+            raise HarnessError(
+                f"store {redact(url)} is a database in memory: every row would vanish when "
+                "the run ends; pass --store with a file, such as "
+                "sqlite:///results/harness.sqlite")
+        if parsed.get_backend_name() == "sqlite":
             path = Path(parsed.database)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +232,7 @@ class Store:
                     "pass --store with a writable path"
                 ) from None
             check_sqlite_file(path)  # before anything is written to it (WAL included)
+            self.path = path
         kwargs = {"connect_args": {"timeout": 30}} if parsed.get_backend_name() == "sqlite" else {}
         try:
             self.engine = sa.create_engine(parsed, **kwargs)
@@ -200,9 +292,30 @@ class Store:
             if parsed.get_backend_name() == "sqlite" and fix.startswith("check the file"):
                 fix = "pass --store with a writable location"
             raise HarnessError(f"cannot open store {redact(url)}: {reason}; {fix}") from None
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                info = os.stat(self.path)
+                self._identity = (info.st_dev, info.st_ino)
+
+    def _check_file(self) -> None:
+        """Refuse to write once the store's file was deleted or replaced: SQLite would go
+        on writing into the deleted file, and every row written would vanish with it."""
+        if self.path is None or self._identity is None:
+            return
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            info = None
+        except OSError:
+            return  # cannot tell: the write itself will say what is wrong
+        if info is None or (info.st_dev, info.st_ino) != self._identity:
+            raise StoreError(f"store {self.path} was deleted or replaced while this run "
+                             "was using it; restore it, or let the next run start a new "
+                             "one (finished job folders under --runs-dir are added to it)")
 
     @_guarded("adding a row")
     def add(self, result: Result) -> None:
+        self._check_file()
         with self.engine.begin() as conn:
             conn.execute(
                 self.table.insert().values(
