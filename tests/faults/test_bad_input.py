@@ -73,6 +73,25 @@ BAD_RUNS = [
     (["-b", "5s", "--seeds", "0"], "--seeds"),
     (["-b", "5s", "--runs-dir", "/proc/harness-runs"], "cannot create --runs-dir"),
     (["-b", "5s", "--store", "sqlite:////proc/h/h.sqlite"], "cannot create the store's"),
+    (["-b", "0.0001s"], "invalid budget '0.0001s': under 1 second"),
+    (["-b", "0.5s"], "use at least 1s"),
+    (["-b", "5s,0.2s"], "invalid budget '0.2s'"),
+    (["-b", "5s", "--max-memory", "1K"], "invalid --max-memory '1K': below the 128 MiB"),
+    (["-b", "5s", "--max-memory", "100M"], "use at least 128M"),
+    (["-b", "5s", "--store", "sqlite://"], "is a database in memory"),
+    (["-b", "5s", "--store", "sqlite:///:memory:"], "is a database in memory"),
+    (["-b", "5s", "--store", "sqlite:///file::memory:?uri=true"], "is a database in memory"),
+    (["-b", "5s", "--store", "sqlite:////dev/full"], "/dev/full is not a regular file"),
+    (["-b", "5s", "--store", "sqlite:////dev/null"], "/dev/null is not a regular file"),
+    (["-b", "5s", "--store", "sqlite:////proc/self/status"], "not a file on disk"),
+    (["-b", "5s", "--store", f"postgresql://harness:{SECRET}@[::1:1/h"],
+     "cannot parse store URL 'postgresql://harness:***@[::1:1/h'"),
+    (["-b", "5s", "--store", f"postgresql://harness:{SECRET}@db:notaport/h"],
+     "cannot parse store URL"),
+    (["-b", "5s", "-c", "sklearn-logreg", "--param", "sklearn-logreg.C=&a [*a]"],
+     "contains itself"),
+    (["-b", "5s", "-c", "sklearn-logreg", "--param", "sklearn-logreg.C=&a {k: [1, *a]}"],
+     "contains itself"),
 ]
 
 
@@ -128,6 +147,9 @@ BAD_OTHER = [
     (["export", "out.csv", "--store", "not a url"], "cannot parse store URL"),
     (["report", "no-such-job"], "no job folder for 'no-such-job'"),
     (["datasets", "--data-dir"], "--data-dir"),
+    (["export", "out.csv", "--store", "sqlite://"], "is a database in memory"),
+    (["leaderboard", "--store", "sqlite:////dev/full"], "not a regular file"),
+    (["leaderboard", "--store", f"mysql://bob:{SECRET}@[db/x"], "bob:***@[db/x"),
 ]
 
 
@@ -147,6 +169,16 @@ SUITES = {
     "python tag": "datasets: !!python/object/apply:os.system ['touch PWNED']\n",
     "negative seeds": "datasets: [digits]\ncontenders: [test-quick]\nbudgets: [5s]\nseeds: -1\n",
     "bad budget": "datasets: [digits]\ncontenders: [test-quick]\nbudgets: [5 minutes]\n",
+    "python name tag": "datasets: [digits]\ncontenders: [test-quick]\nbudgets: [5s]\n"
+                       "seeds: !!python/name:os.system\n",
+    "python tag as the name": "name: !!python/object/apply:os.system ['touch PWNED']\n"
+                              "datasets: [digits]\ncontenders: [test-quick]\nbudgets: [5s]\n",
+    "python tag in params": "datasets: [digits]\ncontenders: [test-quick]\nbudgets: [5s]\n"
+                            "params:\n  test-quick: !!python/object/apply:os.system "
+                            "['touch PWNED']\n",
+    "params that contain themselves": "datasets: [digits]\ncontenders: [test-quick]\n"
+                                      "budgets: [5s]\nparams:\n  test-quick: &p {x: [*p]}\n",
+    "sub-second budget": "datasets: [digits]\ncontenders: [test-quick]\nbudgets: [0.1s]\n",
 }
 
 
@@ -156,6 +188,126 @@ def test_bad_suite_files(kind, seeded, capsys, tally):
     line = refuse(["suite", "run", "bad.yml"], seeded, capsys, tally)
     assert line.startswith("harness: error: suite bad.yml")
     assert not (seeded / "PWNED").exists()  # YAML tags never run code
+
+
+def test_a_suite_file_that_is_not_utf8(seeded, capsys, tally):
+    (seeded / "bad.yml").write_bytes(b"datasets: [digits]\nname: caf\xe9\xff\n")
+    line = refuse(["suite", "run", "bad.yml"], seeded, capsys, tally)
+    assert "not UTF-8 text (byte 0xe9 at offset 28): save it as UTF-8" in line
+
+
+@pytest.mark.parametrize("out", ["FILE", "/proc/self"])
+def test_a_report_out_that_cannot_take_it(out, seeded, capsys, tally):
+    (seeded / "FILE").write_text("keep me")
+    job = seeded / "jobs" / "abc"
+    job.mkdir(parents=True)
+    line = refuse(["report", str(job), "--out", out], seeded, capsys, tally)
+    assert line.startswith(f"harness: error: --out {out} is a file" if out == "FILE" else
+                           f"harness: error: --out {out} is not writable"), line
+    assert (seeded / "FILE").read_text() == "keep me"
+
+
+def test_a_store_on_a_read_only_mount_is_called_read_only_not_damaged(seeded, capsys, tally,
+                                                                       monkeypatch):
+    import os
+
+    real = os.statvfs
+
+    class ReadOnly:
+        def __init__(self, result):
+            self._result = result
+            self.f_flag = result.f_flag | os.ST_RDONLY
+
+        def __getattr__(self, name):
+            return getattr(self._result, name)
+
+    monkeypatch.setattr(os, "statvfs", lambda p: ReadOnly(real(p))
+                        if "results" in str(p) else real(p))
+    tally.fault("a healthy store on a read-only mount")
+    line = refuse(["leaderboard"], seeded, capsys, tally)
+    assert "is on a read-only file system" in line and "damaged" not in line, line
+    assert "copy it to a writable folder" in line
+
+
+# -- the user's own images: only their own folder, every problem named -----------
+
+
+def _pets(root):
+    from tests.unit.data.test_datasets_local import class_folder
+
+    return class_folder(root, per_class=3)
+
+
+def _links_out(kind, root):
+    import os
+
+    if kind == "image linked to /etc/passwd":
+        os.symlink("/etc/passwd", root / "cat" / "evil.png")
+    elif kind == "class folder linked outside":
+        outside = _pets(root.parent / "elsewhere")
+        os.symlink(outside / "cat", root / "lynx")
+    else:  # a folder inside a class folder, linked outside
+        os.symlink(root.parent, root / "dog" / "up")
+
+
+@pytest.mark.parametrize("kind", ["image linked to /etc/passwd", "class folder linked outside",
+                                  "sub-folder linked outside"])
+def test_links_out_of_a_dataset_folder_are_refused(kind, seeded, capsys, tally, monkeypatch):
+    monkeypatch.setenv("HARNESS_DATA", str(seeded / "cache"))
+    root = _pets(seeded / "data" / "pets")
+    _links_out(kind, root)
+    line = refuse([*RUN[:2], f"folder:{root}", *RUN[3:], "-b", "5s"], seeded, capsys, tally)
+    assert "outside" in line and "a dataset reads only its own folder" in line, line
+
+
+def test_an_unreadable_class_folder_is_named_as_such(seeded, capsys, tally, monkeypatch):
+    import os
+
+    monkeypatch.setenv("HARNESS_DATA", str(seeded / "cache"))
+    root = _pets(seeded / "data" / "pets")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p).endswith("dog")
+                        else real(p, mode, **kw))  # as chmod 000 does (root reads anyway)
+    tally.fault("a class folder this user cannot read")
+    line = refuse([*RUN[:2], f"folder:{root}", *RUN[3:], "-b", "5s"], seeded, capsys, tally)
+    assert f"cannot read {root / 'dog'}" in line and "holds no images" not in line, line
+    assert "chmod" in line
+
+
+CSVS = {
+    "semicolons": ("image;label\n{rows}", "", "is separated by ';', not commas",
+                   lambda i, c: f"imgs/{c}/{i}.png;{c}"),
+    "tabs": ("image\tlabel\n{rows}", "", "pass csv:FILE?sep=tab",
+             lambda i, c: f"imgs/{c}/{i}.png\t{c}"),
+    "parent path": ("image,label\n{rows}../outside.png,cat\n", "", "is outside the CSV's folder",
+                    lambda i, c: f"imgs/{c}/{i}.png,{c}"),
+    "absolute path": ("image,label\n{rows}/etc/passwd,cat\n", "",
+                      "image /etc/passwd is outside the CSV's folder",
+                      lambda i, c: f"imgs/{c}/{i}.png,{c}"),
+    "bad separator": ("image,label\n{rows}", "?sep=ab", "sep='ab' is not one separator",
+                      lambda i, c: f"imgs/{c}/{i}.png,{c}"),
+    "not an image": ("image,label\n{rows}notes.txt,cat\n", "", "fix the path or remove the row",
+                     lambda i, c: f"imgs/{c}/{i}.png,{c}"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CSVS))
+def test_bad_csv_datasets_are_named_with_their_fix(kind, seeded, capsys, tally, monkeypatch):
+    from tests.unit.data.test_datasets_local import COLORS, image
+
+    monkeypatch.setenv("HARNESS_DATA", str(seeded / "cache"))
+    data = seeded / "data"
+    for c, color in COLORS.items():
+        for i in range(3):
+            image(data / "imgs" / c / f"{i}.png", color)
+    image(seeded / "outside.png", (1, 2, 3))
+    (data / "notes.txt").write_text("not an image")
+    text, suffix, fragment, row = CSVS[kind]
+    rows = "".join(row(i, c) + "\n" for c in COLORS for i in range(3))
+    (data / "pets.csv").write_text(text.format(rows=rows))
+    line = refuse([*RUN[:2], f"csv:{data / 'pets.csv'}{suffix}", *RUN[3:], "-b", "5s"],
+                  seeded, capsys, tally)
+    assert fragment in line, line
 
 
 # -- properties -------------------------------------------------------------------
