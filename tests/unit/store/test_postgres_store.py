@@ -201,3 +201,24 @@ def test_postgresql_stopped_mid_run_loses_no_finished_row(tmp_path, postgres, ta
     assert len(keys) == 3 and len(set(keys)) == 3 and {s for _, s in after} == {"ok"}
     # the recovered job kept its first training: its folder was not trained again
     assert "1 already done" not in again.stdout and "3 job(s): 2 already done" in again.stdout
+
+
+@pytest.mark.faults
+def test_no_store_password_reaches_the_disk_or_a_message(tmp_path, postgres, tally):
+    """The worker gets the URL whole (a tuner keeps its study there); job.json, the logs
+    and the pages get it masked, and the job folders are the owner's alone."""
+    tally.fault("a PostgreSQL store URL with its password, through a real run")
+    done = run_cli(["run", "-d", "digits", "-c", "test-quick", "-b", "2s",
+                    "--max-train-per-class", "10", "--store", postgres.url], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    grep = subprocess.run(["grep", "-r", "-l", PASSWORD, str(tmp_path)], capture_output=True,
+                          text=True)
+    assert grep.returncode == 1 and not grep.stdout, grep.stdout  # nothing found anywhere
+    (job_file,) = (tmp_path / "results" / "runs").glob("*/job.json")
+    assert "harness:***@127.0.0.1" in job_file.read_text()
+    assert job_file.parent.stat().st_mode & 0o077 == 0  # drwx------
+    # an unparseable URL is masked in its error too
+    bad = run_cli(["leaderboard", "--store", f"postgresql://harness:{PASSWORD}@[::1:1/h"],
+                  tmp_path)
+    assert bad.returncode == 1 and PASSWORD not in bad.stderr and "harness:***@" in bad.stderr
