@@ -223,3 +223,33 @@ def test_a_csv_whose_name_holds_a_question_mark(tmp_path):
         f"imgs/{c}/{i}.{'png' if i % 2 else 'jpg'},{c}\n" for c in COLORS for i in range(2)))
     odd = path.rename(tmp_path / "what?.csv")
     assert load_dataset(f"csv:{odd}").num_classes == len(COLORS)
+
+
+def test_16_bit_grayscale_pngs_are_scaled_to_8_bits(tmp_path):
+    root = tmp_path / "deep"
+    for name, level in (("dark", 1000), ("light", 64000)):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((6, 8), level + i, np.uint16)).save(root / name / f"{i}.png")
+    ds = load_dataset(f"folder:{root}")
+    pixels = np.concatenate([ds.train.images, ds.test.images]).ravel()
+    assert ds.train.images.shape[1:] == (6, 8, 1)
+    assert sorted(set(pixels.tolist())) == [4, 249]  # 1000/257 and 64000/257, not 255
+
+
+def test_a_csv_with_another_separator_loads_with_sep(tmp_path):
+    rows = "".join(f"imgs/{c}/{i}.{'png' if i % 2 else 'jpg'};{c}\n" for c in COLORS
+                   for i in range(2))
+    path = _csv(tmp_path, "image;label\n" + rows)
+    with pytest.raises(HarnessError, match=r"separated by ';'.*csv:FILE\?sep=;"):
+        load_dataset(f"csv:{path}")
+    assert load_dataset(f"csv:{path}?sep=;").num_classes == len(COLORS)
+
+
+def test_links_inside_the_dataset_folder_are_followed(tmp_path):
+    import os
+
+    root = class_folder(tmp_path / "pets", per_class=3)
+    os.symlink(root / "cat" / "0.jpg", root / "cat" / "linked.jpg")
+    ds = load_dataset(f"folder:{root}")
+    assert len(ds.train) + len(ds.test) == 10  # nine images and the link

@@ -44,3 +44,12 @@ def test_unwritable_store_path_is_a_clear_error(tmp_path):
 def test_password_is_redacted():
     shown = redact("postgresql://user:s3cret@db.example/harness")
     assert "s3cret" not in shown and "user" in shown
+
+
+def test_redact_masks_passwords_in_urls_it_cannot_parse():
+    from harness.store import redact
+
+    assert redact("postgresql://harness:PW7@[::1:1/h") == "postgresql://harness:***@[::1:1/h"
+    assert redact("mysql://u:p@ss@db:x/h?token=abc&x=1") == "mysql://u:***@db:x/h?token=***&x=1"
+    assert redact("postgresql://u:pw@db/h") == "postgresql://u:***@db/h"
+    assert redact("sqlite:///results/harness.sqlite") == "sqlite:///results/harness.sqlite"
