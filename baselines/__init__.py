@@ -1,4 +1,4 @@
-"""The built-in contenders, one module per family. Importing this package registers
+"""The built-in contenders, one module or package per family. Importing this package registers
 them all (the registry imports it first, before any plugin).
 
 Modules here import only the standard library, numpy and ``harness``'s core, data and
@@ -10,8 +10,6 @@ environment.
 
 from baselines import (  # noqa: F401  (registration)
     automm,
-    keras_cnn,
-    keras_transfer,
-    keras_tuning,
+    keras,
     sklearn_models,
 )

@@ -1,4 +1,5 @@
-"""scikit-learn floors: what a linear model on raw pixels reaches."""
+"""scikit-learn on raw pixels: the linear floor, and the strongest classical model on
+small images (an RBF support-vector machine), each held to the budget."""
 
 from __future__ import annotations
 
@@ -97,3 +98,114 @@ class SklearnLogReg(Contender):
         target = path / "model.pkl"
         target.write_bytes(pickle.dumps(self.model))
         return target
+
+
+#: an SVM's fit grows about with the square of its images: the next, doubled subsample
+#: is started only if this factor times the last fit's seconds still fits
+SVC_GROWTH = 4.5
+
+
+@register("sklearn-svc")
+class SklearnSVC(Contender):
+    """An RBF support-vector machine on raw pixels (scikit-learn's ``SVC()`` defaults).
+
+    On small images it beats every linear model and many a CNN in seconds (digits: 98.9 %
+    in under a second). Its fit cannot stop halfway, and its cost grows about with the
+    square of the images: it fits on a growing subsample (1,000 images, then doubling)
+    while the next fit, predicted from the last, ends before the deadline, and keeps the
+    fit that scored best on validation. Probabilities are a softmax of its one-vs-rest
+    decision values with a temperature fitted on validation (Platt scaling would cost
+    five more fits).
+    """
+
+    family = "sklearn"
+    framework = SKLEARN
+    defaults = {"C": 1.0, "gamma": "scale", "start": 1000}
+    overhead_seconds = 5.0
+
+    def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
+        from sklearn.svm import SVC
+
+        p = self.params
+        x, xv = _flat(train.images), _flat(val.images)
+        order = np.random.default_rng(self.seed).permutation(len(train))
+        report = FitReport()
+        n, seconds, best = min(len(train), p["start"]), 0.0, None
+        while True:
+            part = order[:n]
+            if len(np.unique(train.labels[part])) < 2:  # an SVM needs two classes
+                n = min(len(train), 2 * n)
+                continue
+            started = time.monotonic()
+            model = SVC(C=p["C"], gamma=p["gamma"], decision_function_shape="ovr",
+                        random_state=self.seed).fit(x[part], train.labels[part])
+            val_scores = _decisions(model, xv)
+            seconds = time.monotonic() - started
+            val_acc = float(np.mean(model.classes_[val_scores.argmax(1)] == val.labels))
+            report.history.append(Epoch(len(report.history) + 1, budget.elapsed(),
+                                        val_accuracy=val_acc))
+            if best is None or val_acc >= best[0]:
+                best = (val_acc, model, val_scores, n)
+            if n == len(train):
+                break
+            if budget.remaining() < SVC_GROWTH * seconds:
+                report.notes.append(f"fitted on {best[3]} of {len(train)} training images: "
+                                    "a larger fit would not end before the deadline")
+                break
+            n = min(len(train), 2 * n)
+        _, self.model, val_scores, used = best
+        self.images_used = used
+        self.num_classes = train.num_classes
+        self.temperature = _temperature(val_scores, np.searchsorted(self.model.classes_,
+                                                                    val.labels),
+                                        np.isin(val.labels, self.model.classes_))
+        report.images_seen = sum(min(len(train), p["start"] * 2**i)
+                                 for i in range(len(report.history)))
+        return report
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        proba = _softmax(_decisions(self.model, _flat(images)) / self.temperature)
+        full = np.zeros((len(images), self.num_classes))
+        full[:, self.model.classes_] = proba
+        return full
+
+    def describe(self) -> dict[str, Any]:
+        model = getattr(self, "model", None)
+        return {"params": dict(self.params), "input": "raw pixels / 255",
+                "parameters": int(model.support_vectors_.size + model.dual_coef_.size)
+                if model is not None else None,
+                "support_vectors": len(model.support_) if model is not None else None,
+                "images_fitted": getattr(self, "images_used", None),
+                "temperature": getattr(self, "temperature", None)}
+
+    def save(self, path: Path) -> Path | None:
+        import pickle
+
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / "model.pkl"
+        target.write_bytes(pickle.dumps({"svc": self.model, "temperature": self.temperature}))
+        return target
+
+
+def _decisions(model, x: np.ndarray) -> np.ndarray:
+    """One-vs-rest decision values, one column per class the model saw."""
+    scores = model.decision_function(x)
+    return np.stack([-scores, scores], axis=1) if scores.ndim == 1 else scores
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _temperature(scores: np.ndarray, columns: np.ndarray, known: np.ndarray) -> float:
+    """The softmax temperature that minimises the validation log-loss (a grid)."""
+    if not known.any():
+        return 1.0
+    rows = np.flatnonzero(known)
+    grid = np.logspace(-2, 1.5, 36)
+    losses = [-np.mean(np.log(_softmax(scores[rows] / t)[np.arange(len(rows)),
+                                                          columns[rows]] + 1e-12))
+              for t in grid]
+    return float(grid[int(np.argmin(losses))])

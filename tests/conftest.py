@@ -87,7 +87,7 @@ def keras_transfer_weights(tmp_path_factory) -> Path:
     backbones: the transfer contenders load them through their real loading path.
     Made once per session (ConvNeXtBase's alone is 350 MB)."""
     pytest.importorskip("tensorflow")
-    from baselines.keras_transfer import BACKBONES, write_stand_in_weights
+    from baselines.keras.transfer import BACKBONES, write_stand_in_weights
 
     root = tmp_path_factory.mktemp("keras-weights")
     for key in BACKBONES:

@@ -3,7 +3,7 @@
 Each contender is a builder function plus its training recipe, both data: the
 architecture in ``build_*``, the recipe in ``defaults`` (optimizer, schedule over the
 budget's clock, augmentation, label smoothing). ``KerasCNN`` does the rest with the
-shared plumbing of :mod:`baselines.keras_common`.
+shared plumbing of :mod:`baselines.keras`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from baselines import keras_common as kc
+from baselines import keras as kc
 from harness.contenders import FitReport, register
 from harness.core.budget import Budget
 from harness.core.context import JobContext

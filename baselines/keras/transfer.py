@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from baselines import keras_common as kc
+from baselines import keras as kc
 from harness.contenders import ContenderUnavailable, FitReport, register
 from harness.core.budget import Budget
 from harness.core.context import JobContext
@@ -153,7 +153,7 @@ def write_stand_in_weights(key: str, directory: Path, size: int | None = None) -
     """
     import h5py
 
-    from baselines.keras_common import import_keras
+    from baselines.keras.runtime import import_keras
 
     keras = import_keras(0)
     from keras.src.legacy.saving import legacy_h5_format
@@ -181,7 +181,7 @@ RECIPE: dict[str, Any] = {
     "schedule": "cosine",  # over each phase's clock
     "label_smoothing": 0.0,
     "patience": None,
-    "precision": "auto",  # float32 on the CPU, mixed on GPUs (see keras_common.runtime)
+    "precision": "auto",  # float32 on the CPU, mixed on GPUs (see baselines.keras.runtime)
     "jit_compile": "auto",
     #: a phase shorter than this trains eagerly: tracing a fine-tuned backbone's
     #: training step takes 10 s (MobileNet) to 100 s (ConvNeXtBase) on a CPU, more than
@@ -296,6 +296,7 @@ class KerasTransfer(kc.KerasContender):
             report.history += [replace(e, elapsed_seconds=e.elapsed_seconds + offset,
                                        epoch=len(report.history) + e.epoch) for e in got.history]
             report.notes += got.notes
+            report.images_seen = (report.images_seen or 0) + (got.images_seen or 0)
             scored = [e.val_accuracy for e in report.history if e.val_accuracy is not None]
             best = max(scored, default=best)
             if len(phases) > 1:

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from baselines import keras_common as kc
-from baselines.keras_cnn import conv_bn, head
+from baselines import keras as kc
+from baselines.keras.cnn import conv_bn, head
 from harness.contenders import FitReport, register
 from harness.core.budget import Budget
 from harness.core.context import TRIALS_FILE, JobContext

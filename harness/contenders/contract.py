@@ -51,6 +51,9 @@ class FitReport:
 
     history: list[Epoch] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: training images processed (steps times batch size), where the contender counts
+    #: them: with the training seconds, the images per second the row reports
+    images_seen: int | None = None
 
     def best(self) -> Epoch | None:
         scored = [e for e in self.history if e.val_accuracy is not None]
@@ -134,7 +137,7 @@ class Contender:
 
         Called after evaluation while the model is in memory (the worker deletes it
         afterwards); the reports draw what is there. Keras contenders write Grad-CAM
-        heatmaps and feature maps (:mod:`baselines.keras_explain`); others nothing.
+        heatmaps and feature maps (:mod:`baselines.keras.explain`); others nothing.
         """
 
     @classmethod

@@ -205,6 +205,8 @@ def run_job(jobdir: Path) -> dict[str, Any]:
             traceback.print_exc()
         row.update(inference.measure(contender.predict_proba, test.images))
         description = contender.describe()
+        if report.images_seen:  # with train_seconds, the training images per second
+            description = {**description, "images_seen": report.images_seen}
         row["description"] = description
         for name in ("parameters", "keras_backend", "gpus_used", "precision", "jit_compile"):
             if description.get(name) is not None:

@@ -36,8 +36,8 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from baselines import keras_common as kc
-    from baselines.keras_transfer import BACKBONES, build_backbone
+    from baselines import keras as kc
+    from baselines.keras.transfer import BACKBONES, build_backbone
     from harness.scoring.inference import measure as measure_inference
 
     keras = kc.import_keras(0)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from baselines.keras_common import KERAS
+from baselines.keras import KERAS
 from harness.contenders import Contender, FitReport, register
 
 

@@ -164,7 +164,7 @@ def test_several_gpus_stop_on_lightnings_timer_for_the_time_left():
     """DDP ranks run in other processes: a Timer every rank checks after each step."""
     import lightning.pytorch  # noqa: F401  (imported before the clock starts)
 
-    from baselines.automm import _timer_callback
+    from baselines.automm.budget import timer_callback as _timer_callback
     from harness.core.budget import Budget
 
     budget = Budget(100.0, gpus=2)

@@ -50,7 +50,7 @@ def test_the_plan_runs_keras_contenders_once_per_backend_and_others_once():
     assert [(j.contender, j.keras_backend) for j in jobs] == [
         ("keras-shallow", "torch"), ("keras-shallow", "jax"), ("sklearn-logreg", None)]
     auto = RunConfig(dataset="digits", contenders=("keras-shallow",), budget_seconds=5.0)
-    from baselines.keras_common import KERAS
+    from baselines.keras import KERAS
 
     (job,) = auto.jobs(backends(auto))
     assert job.keras_backend == KERAS.installed_backends()[0] == "tensorflow"
@@ -74,7 +74,7 @@ def _split(n=50, size=8, classes=3):
 
 
 def test_batches_are_full_one_hot_and_reshuffled_every_epoch():
-    from baselines import keras_common as kc
+    from baselines import keras as kc
 
     split = _split()
     batches = kc.make_batches(split, 16, training=True, seed=1)
@@ -95,7 +95,7 @@ def test_batches_are_full_one_hot_and_reshuffled_every_epoch():
 
 
 def test_flips_follow_the_switch_and_shifts_keep_the_shape():
-    from baselines import keras_common as kc
+    from baselines import keras as kc
     from harness.data import Split
 
     images = np.zeros((32, 8, 8, 1), np.uint8)
@@ -124,13 +124,14 @@ def test_flips_follow_the_switch_and_shifts_keep_the_shape():
 
 
 def test_the_gpu_guard_names_the_fix(monkeypatch):
-    from baselines import keras_common as kc
+    from baselines import keras as kc
     from baselines.automm import AUTOMM
+    from baselines.keras import runtime
 
     message = kc.KERAS.check_gpus(1)  # this machine has no GPU: the job was given one
     assert message and "sees no GPU" in message and "--gpus 0" in message
     assert kc.BACKEND_NAMES[kc.backend()] in message
-    monkeypatch.setattr(kc, "visible_gpus", lambda name=None: 2)
+    monkeypatch.setattr(runtime, "visible_gpus", lambda name=None: 2)
     assert "sees 2 GPUs but the job was given 1" in kc.KERAS.check_gpus(1)
     assert kc.KERAS.check_gpus(2) is None
     assert "PyTorch sees no GPU" in AUTOMM.check_gpus(1)
@@ -172,7 +173,7 @@ def test_a_backend_the_contender_cannot_run_on_is_a_skipped_row_that_says_why(tm
 def test_the_runtime_records_precision_and_the_gpus_really_used():
     """On this CPU: float32, nothing distributed; two GPUs granted on TensorFlow make a
     mirrored strategy, and the row's gpus_used says how many replicas it really has."""
-    from baselines import keras_common as kc
+    from baselines import keras as kc
 
     keras = kc.import_keras(0)
     try:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from baselines.keras_common import Schedule
+from baselines.keras import Schedule
 from harness.contenders import create, get, list_contenders
 from harness.core.budget import Budget
 from harness.core.context import JobContext
@@ -27,7 +27,7 @@ def test_schedules_run_from_base_rate_to_their_end():
 
 @pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (64, 64, 3)])
 def test_every_keras_cnn_takes_inputs_from_8x8_to_64x64(shape):
-    from baselines import keras_common as kc
+    from baselines import keras as kc
 
     keras = kc.import_keras(0)
     for name in KERAS_CNNS:

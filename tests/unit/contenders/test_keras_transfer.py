@@ -27,7 +27,7 @@ SMALL = ["mobilenet", "mobilenetv2", "mobilenetv3small", "mobilenetv3large", "na
 
 def test_variants_are_data_and_named_for_what_they_do():
     names = list_contenders("*-frozen,*-finetune,*-2phase")
-    from baselines.keras_transfer import BACKBONES
+    from baselines.keras.transfer import BACKBONES
 
     assert {f"{b}-224-finetune" for b in BACKBONES} <= set(names)
     assert {"nasnetmobile-frozen", "nasnetmobile-224-frozen", "convnext-base-2phase"} <= set(names)
@@ -52,8 +52,8 @@ def test_loading_matches_keras_own_imagenet_path(key, keras_transfer_weights, mo
     """Keras' ``weights="imagenet"``, its download pointed at the stand-in file, builds the
     same network as ours: same file name, same weights, same outputs (EfficientNet's
     extra ImageNet rescaling included)."""
-    from baselines import keras_common as kc
-    from baselines.keras_transfer import BACKBONES, build_backbone
+    from baselines import keras as kc
+    from baselines.keras.transfer import BACKBONES, build_backbone
 
     keras = kc.import_keras(0)
     from keras.src.utils import file_utils
@@ -116,7 +116,7 @@ def test_two_phases_share_the_budget_and_grayscale_is_widened(keras_transfer_wei
 
 
 def test_missing_weights_say_which_file_from_where(tmp_path, monkeypatch):
-    import baselines.keras_transfer as kt
+    import baselines.keras.transfer as kt
 
     monkeypatch.setattr(kt, "keras_cache", lambda: tmp_path / "keras" / "models")
     with pytest.raises(ContenderUnavailable) as info:

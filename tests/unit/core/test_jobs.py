@@ -34,7 +34,7 @@ def test_a_family_tells_its_own_out_of_memory_errors():
 
 
 def test_the_keras_family_recognises_tensorflow_oom():
-    from baselines.keras_common import KERAS
+    from baselines.keras import KERAS
 
     assert KERAS.is_oom(ResourceExhaustedError("OOM when allocating tensor"))
     assert not KERAS.is_oom(ValueError("shapes differ"))

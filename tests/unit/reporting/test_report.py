@@ -160,8 +160,8 @@ def test_write_index_skips_foreign_csv(tmp_path):
 
 def test_keras_explain_writes_gradcam_and_feature_maps(tmp_path):
     pytest.importorskip("tensorflow")
-    from baselines.keras_common import import_keras
-    from baselines.keras_explain import explain
+    from baselines.keras import import_keras
+    from baselines.keras.explain import explain
 
     keras = import_keras(0)
     inputs = keras.Input((8, 8, 1))
@@ -179,8 +179,8 @@ def test_keras_explain_writes_gradcam_and_feature_maps(tmp_path):
 
 def test_keras_explain_reaches_into_a_nested_backbone(tmp_path):
     pytest.importorskip("tensorflow")
-    from baselines.keras_common import import_keras
-    from baselines.keras_explain import explain
+    from baselines.keras import import_keras
+    from baselines.keras.explain import explain
 
     keras = import_keras(0)
     inner_in = keras.Input((16, 16, 1))
