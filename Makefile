@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip
 
-.PHONY: install demo budgets-example digits-example photos-example test test-fast lint format clean
+.PHONY: install demo budgets-example digits-example photos-example bench-real test test-fast lint format clean
 
 install: $(STAMP)
 
@@ -41,6 +41,12 @@ photos-example: install
 	cd results && ../$(BIN)/harness run --dataset folder:skimage-photos --budget 60s \
 	  --folds 3 --param automm-medium.backbone=tf_efficientnet_lite0 --weights-dir weights \
 	  --store sqlite:///harness.sqlite --runs-dir runs --leaderboard-dir ../leaderboards
+
+# Accuracy at a budget on real images (digits, photo patches, and the CIFAR-10 photos of
+# ../shared/data where present): every family's representative beside two peers that
+# are not ours; one markdown table under results/bench-real/ (about 30 min on 2 cores)
+bench-real: install
+	$(BIN)/python -m tests.bench.bench_real
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -289,6 +289,8 @@ class ThreadTrial:
             return None
         timed = ", ".join(f"{n}: {1000 * sorted(t)[len(t) // 2]:.0f} ms"
                           for n, t in self.times.items() if t)
+        if self.chosen is None:
+            return f"torch threads: trial unfinished (a step on {timed})"
         return f"torch threads {self.chosen} (a step on {timed})"
 
 

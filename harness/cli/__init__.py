@@ -109,7 +109,8 @@ def run(dataset, budget, contenders, gpus, param, **options) -> None:
     spec = get_spec(dataset)
     # one run per budget, each with the lineup for its budget (a list: from scratch each)
     lineups = [(seconds, select(contenders, Profile(tuple(spec.image_shape),
-                                                    spec.num_classes, seconds, gpus)))
+                                                    spec.num_classes, seconds, gpus,
+                                                    spec.n_train)))
                for seconds in budget]
     if not any(picks for _, picks in lineups):
         raise HarnessError("no contender can run here: `harness doctor` says what to install")

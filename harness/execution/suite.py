@@ -242,7 +242,8 @@ def _with_lineups(b: Benchmark) -> Benchmark:
     from harness.data.registry import get_spec
 
     spec = get_spec(b.dataset)
-    profile = Profile(tuple(spec.image_shape), spec.num_classes, b.budget_seconds, b.gpus)
+    profile = Profile(tuple(spec.image_shape), spec.num_classes, b.budget_seconds, b.gpus,
+                      spec.n_train)
     return replace(b, contenders=tuple(p.name for p in select(",".join(b.contenders),
                                                                profile)))
 
