@@ -33,12 +33,16 @@ def _rows(db: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT job_key, status FROM results ORDER BY id").fetchall()
 
 
-def _wait_for(pattern: str, folder: Path, count: int = 1, within: float = 120) -> list[Path]:
+def _wait_for(pattern: str, folder: Path, count: int = 1, within: float = 300,
+              runner: subprocess.Popen | None = None) -> list[Path]:
     end = time.time() + within
     while time.time() < end:
         found = sorted(folder.glob(pattern))
         if len(found) >= count:
             return found
+        if runner is not None and runner.poll() is not None:
+            raise AssertionError(f"the runner ended ({runner.returncode}) before {pattern} "
+                                 f"appeared: {runner.communicate()}")
         time.sleep(0.1)
     raise AssertionError(f"{count} x {pattern} never appeared in {folder}")
 
@@ -102,7 +106,7 @@ def test_a_store_made_immutable_mid_run_is_one_line_and_exit_1_not_sigbus(tmp_pa
     runner = _start(tmp_path, "-b", "1s", "--seeds", "4", "--store",
                     f"sqlite:///{folder / 'h.sqlite'}")
     try:
-        _wait_for("*/result.json", tmp_path / "results" / "runs")
+        _wait_for("*/result.json", tmp_path / "results" / "runs", runner=runner)
         before = _rows(folder / "h.sqlite")
         tally.fault("the store's file and folder made immutable mid-run")
         subprocess.run([chattr, "-R", "+i", str(folder)], check=True)
