@@ -100,9 +100,10 @@ class SklearnLogReg(Contender):
         return target
 
 
-#: an SVM's fit grows about with the square of its images: the next, doubled subsample
-#: is started only if this factor times the last fit's seconds still fits
-SVC_GROWTH = 4.5
+#: an SVM's fit grows about with the square of its images: the next, larger subsample
+#: is started only if the last fit's seconds, scaled by that square, times this margin
+#: still fit
+SVC_GROWTH = 1.2
 
 
 @register("sklearn-svc")
@@ -148,11 +149,12 @@ class SklearnSVC(Contender):
                 best = (val_acc, model, val_scores, n)
             if n == len(train):
                 break
-            if budget.remaining() < SVC_GROWTH * seconds:
+            grown = min(len(train), 2 * n)
+            if budget.remaining() < SVC_GROWTH * (grown / n) ** 2 * seconds:
                 report.notes.append(f"fitted on {best[3]} of {len(train)} training images: "
                                     "a larger fit would not end before the deadline")
                 break
-            n = min(len(train), 2 * n)
+            n = grown
         _, self.model, val_scores, used = best
         self.images_used = used
         self.num_classes = train.num_classes

@@ -127,3 +127,21 @@ def pytest_terminal_summary(terminalreporter):
 
     if TALLY.injected or TALLY.tried:
         terminalreporter.write_line(TALLY.line())
+
+
+# -- the two tiers: `make test` (not slow) and `make test-all` --------------------------
+
+#: the contract cases of the everyday tier: one contender per family on its first
+#: backend, at the contract's budgets; every other case (other backends, the tuners,
+#: the heavier networks, every transfer backbone) runs in `make test-all`
+EVERYDAY_CONTRACT = frozenset({
+    "sklearn-logreg", "sklearn-svc", "keras-shallow@tensorflow",
+    "mobilenetv2-frozen@tensorflow", "automm-medium",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (item.originalname == "test_contract" and hasattr(item, "callspec")
+                and item.callspec.id not in EVERYDAY_CONTRACT):
+            item.add_marker(pytest.mark.slow)

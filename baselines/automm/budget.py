@@ -154,7 +154,8 @@ THREAD_TRIAL_STEPS = 3
 
 def budget_callback(budget: Budget, report: FitReport, val_batches: float,
                     learned_after: float | None, *, batch_size: int,
-                    schedule: Schedule | None = SCHEDULE, threads: tuple[int, ...] = ()):
+                    schedule: Schedule | None = SCHEDULE, threads: tuple[int, ...] = (),
+                    top_k: int = TOP_K):
     """A Lightning callback that stops training in time, puts the learning rate on the
     budget's clock, records the validation curve and the images trained on, and, given
     two or more torch ``threads`` counts to try, keeps the fastest."""
@@ -167,7 +168,7 @@ def budget_callback(budget: Budget, report: FitReport, val_batches: float,
     class BudgetCallback(pl.Callback):
         def __init__(self) -> None:
             self.clock = AutoMMClock(budget, learned_after=learned_after,
-                                     val_batches=val_batches)
+                                     val_batches=val_batches, top_k=top_k)
             self.train_started: float | None = None
             self.stopped_at: float | None = None
             self.stopped_by_deadline = False

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from baselines.automm.budget import (
+    TOP_K,
     OverheadLog,
     attach,
     budget_callback,
@@ -118,7 +119,10 @@ class AutoMM(Contender):
     pretrained = True
     overhead_seconds = 60.0
     preset: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {"backbone": None, "image_size": None, "batch_size": None}
+    #: None: the preset's (backbone and batch by device, AutoMM's learning rate and top-k)
+    defaults: ClassVar[dict[str, Any]] = {"backbone": None, "image_size": None,
+                                          "batch_size": None, "learning_rate": None,
+                                          "top_k": None}
 
     @classmethod
     def weights_status(cls, context: JobContext) -> tuple[str, str]:
@@ -174,6 +178,10 @@ class AutoMM(Contender):
         }
         if self.image_size:
             hyperparameters["model.timm_image.image_size"] = self.image_size
+        if self.params["learning_rate"]:
+            hyperparameters["optim.lr"] = self.params["learning_rate"]
+        if self.params["top_k"]:
+            hyperparameters["optim.top_k"] = self.params["top_k"]
         if gpus:  # bfloat16 where the GPU has it (Ampere and later), else float16
             import torch
 
@@ -209,7 +217,7 @@ class AutoMM(Contender):
         val_batches = len(val) / self.batch_size
         callback = budget_callback(
             budget, report, val_batches, log.after(key), batch_size=self.batch_size * max(1, gpus),
-            threads=threads) if gpus <= 1 else None
+            threads=threads, top_k=self.params["top_k"] or TOP_K) if gpus <= 1 else None
         if gpus > 1:
             # Several GPUs train in other processes (DDP), where this process's callback
             # cannot look: Lightning's own Timer, checked after every step and agreed on

@@ -28,7 +28,7 @@ RECIPE: dict[str, Any] = {
     "warmup": 0.0,  # fraction of the clock
     "label_smoothing": 0.0,
     "flip": False,  # left-right flips in training: True, False or "auto" (a probe decides)
-    "translate": 0,  # pixels of random shift in training
+    "translate": 0,  # pixels of random shift in training (at most an eighth of the side)
     "tta": False,  # test-time flip, kept only where it does not hurt validation
     "patience": None,  # epochs without a better validation before stopping early
     "dropout": 0.0,
@@ -69,7 +69,8 @@ class KerasCNN(kc.KerasContender):
             self.model, train, val, budget,
             batch_size=p["batch_size"], patience=p["patience"], base_lr=p["learning_rate"],
             schedule=kc.Schedule(p["schedule"], p["warmup"]),
-            augment=kc.Augment(p["flip"], p["translate"]), seed=self.seed,
+            augment=kc.Augment(p["flip"], shift(p["translate"], train.images.shape[1:3])),
+            seed=self.seed,
         )
         report.notes[:0] = notes
         flipped = p["flip"] is True or any(n.startswith("flip augmentation on")
@@ -84,6 +85,12 @@ class KerasCNN(kc.KerasContender):
         plain = kc.predict_in_batches(self.model, val.images).argmax(1)
         flipped = kc.predict_in_batches(self.model, val.images, flip=True).argmax(1)
         return np.mean(flipped == val.labels) >= np.mean(plain == val.labels)
+
+
+def shift(pixels: int, size: tuple[int, int]) -> int:
+    """The random shift for images of ``size``: at most an eighth of the smaller side
+    (2 px of an 8 px digit moves a quarter of it: no longer the same digit)."""
+    return min(pixels, max(1, min(size) // 8)) if pixels else 0
 
 
 def bn(keras, x):

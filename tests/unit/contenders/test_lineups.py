@@ -38,9 +38,21 @@ def test_the_cnn_is_chosen_by_image_size_and_classes():
         return [p.name for p in default_lineup(profile) if family_of(p.name) == "keras-cnn"]
 
     assert cnns(Profile((8, 8, 1), 10, 30.0)) == ["keras-shallow"]
-    assert cnns(Profile((32, 32, 3), 10, 60.0)) == ["keras-cnn6"]
-    assert cnns(Profile((32, 32, 3), 100, 60.0)) == ["keras-deep"]
-    assert cnns(Profile((32, 32, 3), 10, 1800.0)) == ["keras-cnn6", "keras-fastnet"]
+    assert cnns(Profile((28, 28, 1), 10, 60.0)) == ["keras-fastnet"]
+    assert cnns(Profile((32, 32, 3), 10, 60.0)) == ["keras-fastnet"]
+    assert cnns(Profile((32, 32, 3), 100, 60.0)) == ["keras-fastnet"]
+    # long budgets (or GPUs) add the seed's network for the data
+    assert cnns(Profile((32, 32, 3), 10, 1800.0)) == ["keras-fastnet", "keras-cnn6"]
+    assert cnns(Profile((64, 64, 3), 200, 60.0, gpus=1)) == ["keras-fastnet", "keras-deep"]
+
+
+def test_the_svm_joins_where_the_training_set_is_small_and_known():
+    def svm(n):
+        return "sklearn-svc" in [p.name for p in default_lineup(Profile((8, 8, 1), 10, 30.0,
+                                                                        n_train=n))]
+
+    assert svm(1347) and svm(10_000)
+    assert not svm(50_000) and not svm(0)  # too many to fit in seconds, or not known
 
 
 def test_named_lineups_resolve_to_registered_contenders():
