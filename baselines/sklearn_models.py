@@ -132,6 +132,7 @@ class SklearnSVC(Contender):
         order = np.random.default_rng(self.seed).permutation(len(train))
         report = FitReport()
         n, seconds, best = min(len(train), p["start"]), 0.0, None
+        report.images_seen = 0
         while True:
             part = order[:n]
             if len(np.unique(train.labels[part])) < 2:  # an SVM needs two classes
@@ -142,6 +143,7 @@ class SklearnSVC(Contender):
                         random_state=self.seed).fit(x[part], train.labels[part])
             val_scores = _decisions(model, xv)
             seconds = time.monotonic() - started
+            report.images_seen += n
             val_acc = float(np.mean(model.classes_[val_scores.argmax(1)] == val.labels))
             report.history.append(Epoch(len(report.history) + 1, budget.elapsed(),
                                         val_accuracy=val_acc))
@@ -161,8 +163,6 @@ class SklearnSVC(Contender):
         self.temperature = _temperature(val_scores, np.searchsorted(self.model.classes_,
                                                                     val.labels),
                                         np.isin(val.labels, self.model.classes_))
-        report.images_seen = sum(min(len(train), p["start"] * 2**i)
-                                 for i in range(len(report.history)))
         return report
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The Keras family: hand-built CNNs, transfer-learned Keras applications and tuners, on
 any Keras 3 backend. One concern per module:
 
-- ``runtime``: the family (:data:`KERAS`), its backends, the GPU guard, precision and
-  distribution (:class:`Runtime`)
+- ``family``: the family (:data:`KERAS`), its backends, the GPU guard, and the runtime:
+  precision and distribution (:class:`Runtime`)
 - ``pipeline``: the input pipeline (NumPy batches, augmentation, the flip switch)
 - ``callbacks``: small callbacks, one job each (step timer, schedule on the clock,
   validation, flip probe, best weights, deadline)
@@ -17,11 +17,7 @@ tests; importing the package registers the contenders.
 """
 
 from baselines.deadline import Schedule
-from baselines.keras.loop import compile_model, fit_within_budget, halve_batch_on_oom
-from baselines.keras.model import KerasContender, add_l2, pretrained_stem, stem
-from baselines.keras.pipeline import Augment, Switch, make_batches
-from baselines.keras.predict import PREDICT_BATCH, predict_in_batches
-from baselines.keras.runtime import (
+from baselines.keras.family import (
     BACKEND_NAMES,
     BACKENDS,
     KERAS,
@@ -32,6 +28,10 @@ from baselines.keras.runtime import (
     runtime,
     visible_gpus,
 )
+from baselines.keras.loop import compile_model, fit_within_budget, halve_batch_on_oom
+from baselines.keras.model import KerasContender, add_l2, pretrained_stem, stem
+from baselines.keras.pipeline import Augment, Switch, make_batches
+from baselines.keras.predict import PREDICT_BATCH, predict_in_batches
 
 __all__ = [
     "BACKENDS", "BACKEND_NAMES", "KERAS", "PRECISIONS", "PREDICT_BATCH", "Augment",

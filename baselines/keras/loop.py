@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from baselines.deadline import Schedule, TrainingClock
 from baselines.keras.callbacks import callbacks as made
+from baselines.keras.family import KERAS
 from baselines.keras.pipeline import Augment, Switch, make_batches
 from baselines.keras.predict import PREDICT_BATCH
-from baselines.keras.runtime import KERAS
 from harness.contenders import FitReport
 from harness.core.budget import Budget
 from harness.data import Split

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from baselines.keras.family import KERAS, Runtime, import_keras, runtime
 from baselines.keras.predict import PREDICT_BATCH, predict_in_batches
-from baselines.keras.runtime import KERAS, Runtime, import_keras, runtime
 from harness.contenders import Contender
 from harness.core.context import JobContext
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from baselines.keras.runtime import backend
+from baselines.keras.family import backend
 
 if TYPE_CHECKING:
     import keras

@@ -153,7 +153,7 @@ def write_stand_in_weights(key: str, directory: Path, size: int | None = None) -
     """
     import h5py
 
-    from baselines.keras.runtime import import_keras
+    from baselines.keras.family import import_keras
 
     keras = import_keras(0)
     from keras.src.legacy.saving import legacy_h5_format
@@ -181,7 +181,7 @@ RECIPE: dict[str, Any] = {
     "schedule": "cosine",  # over each phase's clock
     "label_smoothing": 0.0,
     "patience": None,
-    "precision": "auto",  # float32 on the CPU, mixed on GPUs (see baselines.keras.runtime)
+    "precision": "auto",  # float32 on the CPU, mixed on GPUs (see baselines.keras.family)
     "jit_compile": "auto",
     #: a phase shorter than this trains eagerly: tracing a fine-tuned backbone's
     #: training step takes 10 s (MobileNet) to 100 s (ConvNeXtBase) on a CPU, more than

@@ -126,12 +126,12 @@ def test_flips_follow_the_switch_and_shifts_keep_the_shape():
 def test_the_gpu_guard_names_the_fix(monkeypatch):
     from baselines import keras as kc
     from baselines.automm import AUTOMM
-    from baselines.keras import runtime
+    from baselines.keras import family
 
     message = kc.KERAS.check_gpus(1)  # this machine has no GPU: the job was given one
     assert message and "sees no GPU" in message and "--gpus 0" in message
     assert kc.BACKEND_NAMES[kc.backend()] in message
-    monkeypatch.setattr(runtime, "visible_gpus", lambda name=None: 2)
+    monkeypatch.setattr(family, "visible_gpus", lambda name=None: 2)
     assert "sees 2 GPUs but the job was given 1" in kc.KERAS.check_gpus(1)
     assert kc.KERAS.check_gpus(2) is None
     assert "PyTorch sees no GPU" in AUTOMM.check_gpus(1)

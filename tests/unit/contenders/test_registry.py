@@ -6,7 +6,7 @@ from harness.core.errors import HarnessError
 
 
 def test_wildcards_and_comma_lists():
-    assert list_contenders("sklearn-*") == ["sklearn-logreg"]
+    assert list_contenders("sklearn-*") == ["sklearn-logreg", "sklearn-svc"]
     assert list_contenders("keras-shallow,sklearn-logreg") == ["keras-shallow", "sklearn-logreg"]
     assert set(list_contenders("all")) >= {"keras-shallow", "sklearn-logreg"}
 

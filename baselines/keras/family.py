@@ -107,7 +107,7 @@ def _backend_probe(name: str) -> Probe:
         f"Keras on {BACKEND_NAMES[name]}", BACKEND_MODULES[name],
         f"import os; os.environ['KERAS_BACKEND'] = {name!r}; "
         "os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3'); import keras; "
-        "from baselines.keras.runtime import visible_gpus; "
+        "from baselines.keras.family import visible_gpus; "
         f"n = visible_gpus({name!r}); "
         f"print('keras', keras.__version__, 'on {name}: sees', n, 'GPU' + 's' * (n != 1))",
         f"pip install --force-reinstall 'harness[keras]' ({GPU_FIX[name]} for its GPUs)")
