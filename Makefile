@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip
 
-.PHONY: install demo budgets-example digits-example photos-example bench-real test test-fast lint format clean
+.PHONY: install demo budgets-example digits-example photos-example bench-real test test-all test-slow lint format clean
 
 install: $(STAMP)
 
@@ -48,11 +48,19 @@ photos-example: install
 bench-real: install
 	$(BIN)/python -m tests.bench.bench_real
 
+# The everyday tier: unit tests, the contract of one contender per family, the CLI,
+# the fault suite and one end-to-end run (tests marked slow are left out)
 test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Every test: the contract on every backend at learning budgets, real weights, tuners,
+# Ray, PostgreSQL, the demo, the loop's speed guard
+test-all: install
 	$(BIN)/python -m pytest -q
 
-test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+# What test-all adds to test (CI runs test, then this)
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
 
 # ruff, the layer contract (import-linter, from pyproject.toml) and no import cycles
 lint: install

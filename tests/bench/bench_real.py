@@ -246,12 +246,13 @@ def table(results: list[tuple[str, float, list[dict], set[str]]], sha: str) -> s
     return "\n".join([*lines, "", *verdicts, ""])
 
 
-def default_members(dataset: str, budget: float, out: Path) -> set[str]:
+def default_members(dataset: str, budget: float) -> set[str]:
+    """The default lineup of ``harness run`` for this dataset and budget on the CPU."""
     from harness.contenders.lineups import Profile, default_lineup
-    from harness.data.registry import load_dataset
+    from harness.data.registry import get_spec
 
-    data = load_dataset(dataset, out / "data")
-    profile = Profile(tuple(data.train.images.shape[1:]), data.train.num_classes, budget, 0)
+    spec = get_spec(dataset)
+    profile = Profile(tuple(spec.image_shape), spec.num_classes, budget, 0, spec.n_train)
     return {p.name for p in default_lineup(profile)}
 
 
@@ -292,7 +293,7 @@ def main() -> None:
             if not args.no_peers:
                 for peer in PEERS:
                     rows.append({"contender": peer, **run_peer(peer, dataset, budget, out)})
-            results.append((name, budget, rows, default_members(dataset, budget, out)))
+            results.append((name, budget, rows, default_members(dataset, budget)))
             print(table(results[-1:], sha), flush=True)
     text = table(results, sha)
     minutes = (time.monotonic() - started) / 60

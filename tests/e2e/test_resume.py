@@ -19,9 +19,12 @@ ARGS = ["-m", "harness", "run", "--dataset", "digits", "--budget", "60s",
 
 def test_interrupt_then_resume_repeats_nothing_and_loses_nothing(tmp_path, tally):
     db = tmp_path / "results/harness.sqlite"
+    # Ctrl-C as a terminal sends it: Python ignores SIGINT for good in a process started
+    # with it ignored (pytest run in the background by a non-interactive shell)
     proc = subprocess.Popen([sys.executable, *ARGS], cwd=tmp_path,
                             env=harness_env(HARNESS_TEST_SLEEP="1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     pid_files = []
     while time.time() < deadline and not pid_files:

@@ -79,6 +79,7 @@ def test_listing_commands(tmp_path):
         assert name in listed.stdout
 
 
+@pytest.mark.slow  # imports Keras on three backends, torch and AutoMM
 def test_doctor_reports_every_area(tmp_path):
     done = run_cli(["doctor"], tmp_path, timeout=600)
     assert done.returncode in (0, 1)
@@ -97,6 +98,7 @@ def test_leaderboard_dir_that_is_a_file_fails_before_training(tmp_path):
     assert not (tmp_path / "results" / "runs").exists()  # nothing trained for nothing
 
 
+@pytest.mark.slow  # the stand-in weights of eight Keras backbones
 def test_contenders_say_whether_pretrained_weights_are_there(tmp_path, keras_transfer_weights):
     pytest.importorskip("tensorflow")
     keras_home = str(tmp_path / "keras")  # an empty Keras cache

@@ -20,6 +20,8 @@ from harness.core.context import JobContext
 from tests.conftest import run_cli, store_rows
 
 pytest.importorskip("tensorflow")
+# the stand-in weights of eight backbones (ConvNeXtBase's alone is 350 MB): `make test-all`
+pytestmark = pytest.mark.slow
 
 SMALL = ["mobilenet", "mobilenetv2", "mobilenetv3small", "mobilenetv3large", "nasnetmobile",
          "efficientnetb0", "convnext-tiny"]
