@@ -279,13 +279,15 @@ class Store:
             sa.Column("expires", sa.Float, nullable=False),
         )
         try:
-            try:
-                meta.create_all(self.engine)
-            except sa.exc.OperationalError as exc:
-                # another runner created the tables between our check and our CREATE
-                if "already exists" not in str(exc):
-                    raise
-                meta.create_all(self.engine)
+            for attempt in range(len(meta.tables) + 1):
+                try:
+                    meta.create_all(self.engine)
+                    break
+                except sa.exc.OperationalError as exc:
+                    # another runner created a table between our check and our CREATE
+                    # (one table at a time: each may race once)
+                    if "already exists" not in str(exc) or attempt == len(meta.tables):
+                        raise
         except Exception as exc:
             reason = (str(getattr(exc, "orig", exc)).splitlines() or [type(exc).__name__])[0]
             fix = _fix_for(reason, url)

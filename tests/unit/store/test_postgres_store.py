@@ -100,7 +100,6 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.slow
 def test_suite_writes_resumes_and_reads_back_from_postgresql(tmp_path, postgres):
     postgres_url = postgres.url
     suite = tmp_path / "suite.yml"
