@@ -55,5 +55,16 @@ def test_budget_is_used_and_flips_stay_off_where_mirroring_changes_the_label(tmp
     assert 0.8 * budget.seconds <= took <= 1.05 * budget.seconds, took
     assert any(n.startswith("flip augmentation off") for n in report.notes), report.notes
     assert not contender.describe()["test_time_flip"]
+    assert contender.describe()["params"]["widths"] == (16, 32, 64)  # the row says which
     assert len(report.history) > 3
     assert report.history[-1].elapsed_seconds >= 0.8 * budget.seconds - 1
+
+
+def test_fastnet_is_narrow_on_cpus_for_short_budgets_and_wide_otherwise():
+    from baselines.keras.cnn import NARROW, WIDE, WIDE_FROM_SECONDS, fastnet_widths
+
+    assert fastnet_widths(10.0, gpus=0) == NARROW
+    assert fastnet_widths(WIDE_FROM_SECONDS - 1, gpus=0) == NARROW
+    assert fastnet_widths(WIDE_FROM_SECONDS, gpus=0) == WIDE
+    assert fastnet_widths(10.0, gpus=1) == WIDE
+    assert [w // 2 for w in WIDE] == list(NARROW)
