@@ -130,6 +130,13 @@ class Result:
     latency_images: int | None = None
     #: ``parameters`` counts every weight, in every family; these are those that trained
     trainable_parameters: int | None = None
+    #: the expected calibration error on the test split over ``test_ece_bins``
+    #: equal-width confidence bins (:func:`harness.scoring.metrics.reliability`)
+    test_ece: float | None = None
+    test_ece_bins: int | None = None
+    #: each class's test accuracy (its recall), by class name in class order; ``None``
+    #: for a class without test images
+    test_class_accuracy: dict[str, float | None] | None = None
 
     @property
     def over_budget(self) -> bool:

@@ -192,7 +192,8 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         _phase(jobdir, "eval")
         clock = time.monotonic()
         proba = contender.predict_proba(test.images)
-        scores = metrics.score(proba, test.labels, dataset.num_classes)
+        scores = metrics.score(proba, test.labels, dataset.num_classes,
+                               dataset.class_names)
         row.update({f"test_{k}": v for k, v in scores.items()})
         val_scores = metrics.score(contender.predict_proba(val.images), val.labels,
                                    dataset.num_classes)

@@ -107,9 +107,9 @@ def plain(text: object, limit: int = 0) -> str:
     return text.replace("$", r"\$")
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, path: Path, dpi: int = DPI) -> None:
     try:  # whole or not at all: a full disk leaves no truncated PNG behind
-        write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight",
+        write_with(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight",
                                                  format="png"))
     finally:
         _plt().close(fig)
@@ -314,3 +314,47 @@ def feature_maps(path: Path, maps: list[np.ndarray], names: list[str], title: st
     fig.suptitle(plain(title), fontsize=9)
     fig.tight_layout()
     _save(fig, path)
+
+
+#: the reliability diagram's resolution and smallest text: readable where it is shown
+READABLE_DPI = 150
+READABLE_PT = 9
+
+
+def reliability(path: Path, edges: np.ndarray, counts: np.ndarray, accuracy: np.ndarray,
+                confidence: np.ndarray, ece: float, title: str) -> None:
+    """A reliability diagram: the accuracy of each confidence bin against the diagonal
+    of perfect calibration, each bin's mean confidence marked and its gap drawn in red;
+    below, the share of the images in each bin."""
+    plt = _plt()
+    bins = len(counts)
+    width = np.diff(edges)
+    centers = edges[:-1] + width / 2
+    full = counts > 0
+    with plt.rc_context({"font.size": READABLE_PT + 1}):
+        fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 6), sharex=True,
+                                       gridspec_kw={"height_ratios": [3, 1]})
+        ax.bar(centers[full], accuracy[full], width=width[full], color="tab:blue",
+               alpha=0.8, edgecolor="white", label="accuracy of the bin")
+        # the gap as a line, never a shaded bar over the accuracy bar: readable both ways
+        ax.vlines(centers[full], accuracy[full], confidence[full], color="tab:red",
+                  linewidth=2, zorder=3)
+        ax.plot(centers[full], confidence[full], "o", color="tab:red", markersize=4,
+                zorder=4, label="its mean confidence (the gap in red)")
+        ax.plot([0, 1], [0, 1], "--", color="black", linewidth=1, zorder=5,
+                label="perfect calibration")
+        ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
+        ax.set_title(f"{plain(title)}\nexpected calibration error over {bins} bins: "
+                     f"{ece:.3f}")
+        ax.grid(alpha=0.3)
+        share = counts / max(int(counts.sum()), 1)
+        hist.bar(centers, share, width=width, color="tab:gray", edgecolor="white")
+        hist.set(xlabel="confidence (the top probability)", ylabel="share of\nimages",
+                 ylim=(0, max(float(share.max()), 0.01) * 1.1))
+        hist.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.tight_layout()
+        # below the figure: inside, it would hide the bins of an under-confident model
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=1, fontsize=READABLE_PT, frameon=False)
+    _save(fig, path, dpi=max(DPI, READABLE_DPI))

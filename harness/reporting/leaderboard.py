@@ -94,6 +94,8 @@ def rank(results: list[Result]) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
+    from harness.scoring.metrics import ECE_BINS
+
     frame = raw_frame(results)
     if frame.empty:
         return frame
@@ -119,6 +121,8 @@ def rank(results: list[Result]) -> pd.DataFrame:
             "test_top5_accuracy": mean("test_top5_accuracy") * 100,
             "test_macro_f1": mean("test_macro_f1"),
             "test_log_loss": mean("test_log_loss"),
+            ece_column(): mean("test_ece", ok[ok["test_ece_bins"] == ECE_BINS]),
+            **_worst_class(ok),
             "train_seconds": mean("train_seconds"),
             "budget_used_pct": mean("train_seconds") / float(keys[1]) * 100,
             "over_budget": bool(ok["over_budget"].any()),
@@ -158,6 +162,31 @@ def rank(results: list[Result]) -> pd.DataFrame:
     from harness.scoring.stats import annotate
 
     return annotate(table, frame, GROUP, predictions=test_predictions)
+
+
+def ece_column() -> str:
+    """The table's calibration column, named with its bin count: ``test_ece_15bins``."""
+    from harness.scoring.metrics import ECE_BINS
+
+    return f"test_ece_{ECE_BINS}bins"
+
+
+def _worst_class(ok: pd.DataFrame) -> dict[str, object]:
+    """The class of lowest test accuracy (percent) averaged over a contender's ok runs;
+    no class (NaN) where no run scored its classes (rows from before they were)."""
+    import pandas as pd
+
+    from harness.scoring.metrics import worst_class
+
+    runs = [a for a in ok["test_class_accuracy"] if isinstance(a, dict) and a]
+    if not runs:
+        return {"worst_class": math.nan, "worst_class_accuracy": math.nan}
+    # per class over runs, in class order; a class no run scored stays NaN
+    per_class = pd.DataFrame(runs).apply(pd.to_numeric, errors="coerce").mean()
+    name, acc = worst_class({str(k): None if math.isnan(v) else float(v)
+                             for k, v in per_class.items()})
+    return {"worst_class": math.nan if name is None else name,
+            "worst_class_accuracy": math.nan if acc is None else acc * 100}
 
 
 def test_predictions(jobdir: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,60 @@ def most_confused(matrix: np.ndarray, class_names: list[str], top: int = TOP_PAI
     if not rows:
         return "No mistakes on the test split."
     return md_table(["True class", "Predicted as", "Test images"], rows, "llr")
+
+
+def class_accuracy_table(result: Result, preds: dict[str, np.ndarray] | None) -> list[str]:
+    """Every class's test accuracy, worst first: from the job's test predictions (with
+    its images and what it is most often taken for), else from its row; none without."""
+    if preds is not None:
+        k = preds["proba"].shape[1]
+        names = [str(c) for c in preds.get("class_names", [])]
+        names = names if len(names) == k else [str(i) for i in range(k)]
+        matrix = confusion_matrix(preds["proba"], preds["labels"].astype(int), k)
+        support, right = matrix.sum(1), np.diag(matrix)
+        off = matrix.copy()
+        np.fill_diagonal(off, 0)
+        rows = []
+        for i in range(k):
+            acc = right[i] / support[i] if support[i] else math.nan
+            j = int(off[i].argmax())
+            taken = f"{md_escape(names[j])} ({int(off[i, j])})" if off[i, j] else "–"
+            rows.append((acc, i, [md_escape(names[i]), str(int(support[i])),
+                                  str(int(right[i])),
+                                  "–" if math.isnan(acc) else f"{acc * 100:.2f}", taken]))
+        rows.sort(key=lambda t: (math.isnan(t[0]), t[0], t[1]))
+        return [md_table(["Class", "Test images", "Right", "Accuracy %",
+                          "Most often taken for (images)"], [r for *_, r in rows], "lrrrl")]
+    scored = result.test_class_accuracy or {}
+    if not scored:
+        return []
+    order = sorted(enumerate(scored.items()),
+                   key=lambda t: (t[1][1] is None, t[1][1] or 0.0, t[0]))
+    return [md_table(["Class", "Accuracy %"],
+                     [[md_escape(name), "–" if a is None else f"{a * 100:.2f}"]
+                      for _, (name, a) in order], "lr")]
+
+
+def calibration_figure(result: Result, preds: dict[str, np.ndarray] | None,
+                       cache: fig.FigureCache, rel: str, prefix: str,
+                       stamp: str) -> list[str]:
+    """The reliability diagram of one run's test predictions, with its ECE in words."""
+    from harness.scoring.metrics import ECE_BINS, reliability
+
+    if preds is None:
+        return []
+    bins = ECE_BINS
+    rel_bins = reliability(preds["proba"], preds["labels"].astype(int), bins)
+    label = result.contender
+    name = cache.draw(f"{prefix}reliability.png", fig.digest(stamp, label, bins),
+                      fig.reliability, rel_bins.edges, rel_bins.counts, rel_bins.accuracy,
+                      rel_bins.confidence, rel_bins.ece,
+                      f"{label}: confidence against accuracy on test")
+    return [f"Expected calibration error over {bins} equal-width confidence bins: "
+            f"**{rel_bins.ece:.3f}** (the gap between a bin's mean confidence and its "
+            "accuracy, weighted by its share of the test images; 0 is perfectly "
+            "calibrated). Bars below the diagonal: over-confident; above: under-confident.",
+            "", _image(f"reliability diagram of {label}", f"{rel}/{name}")]
 
 
 def representative(rows: list[Result], usable=None) -> Result | None:
@@ -347,11 +402,29 @@ def job_page(jobdir: Path, out_dir: Path | None = None) -> Path:
     def num(v: Any, f: str) -> str:
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f.format(v)
 
+    from harness.scoring import metrics as scoring
+
+    pred_path = jobdir / PREDICTIONS_FILE
+    preds = _load(pred_path)
+    if preds is not None and (r.test_ece is None or r.test_class_accuracy is None):
+        # a row from before these were scored: the same code, from its predictions
+        proba, labels = preds["proba"], preds["labels"].astype(int)
+        names = [str(c) for c in preds.get("class_names", [])]
+        r = replace(r, test_ece=scoring.reliability(proba, labels).ece,
+                    test_ece_bins=scoring.ECE_BINS,
+                    test_class_accuracy=scoring.class_accuracy(
+                        labels, proba.argmax(1), proba.shape[1], names))
+    worst, worst_acc = scoring.worst_class(r.test_class_accuracy)
+    bins = r.test_ece_bins or scoring.ECE_BINS
+
     metrics = [("Test accuracy %", num(r.test_accuracy and r.test_accuracy * 100, "{:.2f}")),
                ("Test top-5 %", num(r.test_top5_accuracy and r.test_top5_accuracy * 100,
                                     "{:.2f}")),
                ("Macro-F1", num(r.test_macro_f1, "{:.3f}")),
                ("Log-loss", num(r.test_log_loss, "{:.3f}")),
+               (f"Expected calibration error ({bins} bins)", num(r.test_ece, "{:.3f}")),
+               ("Worst class (accuracy %)", "–" if worst is None else
+                f"{md_escape(worst)} ({worst_acc * 100:.2f})"),
                ("Validation accuracy %", num(r.val_accuracy and r.val_accuracy * 100, "{:.2f}")),
                ("Setup s", num(r.setup_seconds, "{:.1f}")),
                ("Train s", num(r.train_seconds, "{:.1f}")),
@@ -367,6 +440,13 @@ def job_page(jobdir: Path, out_dir: Path | None = None) -> Path:
                ("Peak host memory MB", num(r.peak_rss_mb, "{:.0f}"))]
     lines += [md_table(["Measure", "Value"], [[a, b] for a, b in metrics], "lr"), ""]
     lines += environment_lines(r.environment)
+    table = class_accuracy_table(r, preds)
+    if table:
+        lines += ["## Per-class accuracy", "",
+                  "Each class's test accuracy (its recall), worst first.", "", *table, ""]
+    calibration = calibration_figure(r, preds, cache, rel, "", fig.file_stamp(pred_path))
+    if calibration:
+        lines += ["## Calibration", "", *calibration, ""]
     curves = curve_figures({r.contender: r}, r.budget_seconds, cache, rel, "", r.contender)
     if curves:
         lines += ["## Learning curve", "", *curves, ""]

@@ -1,8 +1,14 @@
+import json
 import math
+import os
+import stat
+from dataclasses import replace
 
+import pandas as pd
 import pytest
 
 from harness.core.errors import HarnessError
+from harness.core.files import write_json_atomic
 from harness.core.jobs import Job, Result, Status
 from harness.reporting import leaderboard
 
@@ -90,8 +96,6 @@ def test_a_page_keeps_the_rows_it_was_made_from_and_a_new_store_only_adds(tmp_pa
 
 
 def test_a_kept_row_names_no_path_of_the_machine_that_ran_it(tmp_path):
-    from dataclasses import replace
-
     from harness.reporting.kept import portable
 
     jobdir = tmp_path / "runs" / "0123abcd"
@@ -103,3 +107,62 @@ def test_a_kept_row_names_no_path_of_the_machine_that_ran_it(tmp_path):
     assert data["description"] == {"trials": "0123abcd/trials.csv", "weights": "…/lite0",
                                    "layers": ["…/x"], "preset": "medium", "size": 64}
     assert str(tmp_path) not in repr(data)
+
+
+def _scored(contender, seed, acc, ece, log_loss, classes, dataset="digits"):
+    row = _ok(contender, seed, acc, dataset=dataset)
+    return replace(row, test_ece=ece, test_ece_bins=15, test_log_loss=log_loss,
+                   test_class_accuracy=classes)
+
+
+def test_the_csv_has_calibration_log_loss_and_the_worst_class(tmp_path):
+    rows = [_scored("keras-cnn6", 0, 0.8, 0.10, 0.5, {"a": 0.9, "b": 0.5, "c": 0.8}),
+            _scored("keras-cnn6", 1, 0.8, 0.30, 0.7, {"a": 0.9, "b": 0.7, "c": 0.5}),
+            # a row from before these were scored: its cells are empty, not zero
+            _ok("sklearn-logreg", 0, 0.4, dataset="digits")]
+    leaderboard.write(rows, tmp_path)
+    csv = pd.read_csv(tmp_path / "digits.csv").set_index("contender")
+    assert {"test_ece_15bins", "test_log_loss", "worst_class",
+            "worst_class_accuracy"} <= set(csv.columns)
+    cnn = csv.loc["keras-cnn6"]
+    assert cnn["test_ece_15bins"] == pytest.approx(0.2)
+    assert cnn["test_log_loss"] == pytest.approx(0.6)
+    # over the two runs b averages 60 %, c 65 %: b is the worst class, though c had 50 %
+    assert cnn["worst_class"] == "b" and cnn["worst_class_accuracy"] == pytest.approx(60.0)
+    old = csv.loc["sklearn-logreg"]
+    assert math.isnan(old["test_ece_15bins"]) and math.isnan(old["worst_class_accuracy"])
+    assert pd.isna(old["worst_class"])
+    # the kept rows carry them: a page rebuilt from a store without them is the same
+    leaderboard.write([_ok("keras-shallow", 0, 0.6, dataset="digits")], tmp_path)
+    again = pd.read_csv(tmp_path / "digits.csv").set_index("contender")
+    assert again.loc["keras-cnn6", "worst_class"] == "b"
+    assert again.loc["keras-cnn6", "test_ece_15bins"] == pytest.approx(0.2)
+
+
+def test_a_kept_row_from_before_calibration_reads_with_empty_cells(tmp_path):
+    data = _ok("keras-deep", 0, 0.7, dataset="digits").to_dict()
+    for name in ("test_ece", "test_ece_bins", "test_class_accuracy"):
+        data.pop(name)
+    (tmp_path / "digits.results.jsonl").write_text(json.dumps(data) + "\n")
+    leaderboard.write([_scored("keras-cnn6", 0, 0.8, 0.1, 0.5, {"a": 0.9, "b": 0.6})],
+                      tmp_path)
+    csv = pd.read_csv(tmp_path / "digits.csv").set_index("contender")
+    assert math.isnan(csv.loc["keras-deep", "test_ece_15bins"])
+    assert csv.loc["keras-cnn6", "worst_class"] == "b"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_pages_csvs_and_figures_get_the_permissions_the_umask_gives(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        leaderboard.write([_ok("sklearn-logreg", 0, 0.4, dataset="digits"),
+                           _ok("keras-cnn6", 0, 0.5, dataset="digits")], tmp_path / "boards")
+        write_json_atomic(tmp_path / "result.json", {"status": "ok"})
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "boards").rglob("*") if p.is_file()]
+    assert {".md", ".csv", ".png", ".jsonl"} <= {p.suffix for p in files}
+    assert {p.relative_to(tmp_path).as_posix(): oct(stat.S_IMODE(p.stat().st_mode))
+            for p in files} == {p.relative_to(tmp_path).as_posix(): oct(mode) for p in files}
+    # a job folder's files stay owner-only, whatever the umask
+    assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == 0o600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -147,6 +148,10 @@ def test_report_renders_one_job(digits_run):
     assert done.returncode == 0, done.stderr
     md = (jobdir / "report.md").read_text()
     assert "test-noisy" in md and "Grad-CAM" in md
+    assert "## Per-class accuracy" in md and "figures/reliability.png" in md
+    row = json.loads((jobdir / "result.json").read_text())
+    assert row["test_ece_bins"] == 15 and 0 <= row["test_ece"] <= 1
+    assert len(row["test_class_accuracy"]) == 10  # digits: ten classes, by name
     for link in _links(md):
         assert (jobdir / link).read_bytes().startswith(PNG), link
     bad = run_cli(["report", "nope"], digits_run)
@@ -214,3 +219,54 @@ def test_class_names_from_users_data_draw_as_plain_text(tmp_path):
     m = np.array([[3, 1, 0], [0, 4, 0], [1, 0, 2]])
     figures.confusion(tmp_path / "c.png", m, names, "$x$ title")
     assert (tmp_path / "c.png").read_bytes().startswith(PNG)
+
+
+def _job_folder(tmp_path, scored: bool):
+    """A finished job's folder: its row and its test predictions (10 cats, 10 dogs of
+    which 6 taken for birds, 10 birds), without training anything."""
+    from harness.core.context import PREDICTIONS_FILE, RESULT_FILE
+    from harness.scoring.metrics import score
+
+    names = ["cat", "dog", "bird"]
+    labels = np.repeat([0, 1, 2], 10)
+    predicted = labels.copy()
+    predicted[10:16] = 2
+    proba = np.full((30, 3), 0.05)
+    proba[np.arange(30), predicted] = 0.9
+    jobdir = tmp_path / "0123abcd"
+    jobdir.mkdir()
+    np.savez_compressed(jobdir / PREDICTIONS_FILE, proba=proba.astype(np.float32),
+                        labels=labels, class_names=np.array(names))
+    s = score(proba, labels, 3, names)
+    extra = dict(test_ece=s["ece"], test_ece_bins=s["ece_bins"],
+                 test_class_accuracy=s["class_accuracy"]) if scored else {}
+    row = Result.for_job(Job("pets", "keras-cnn6", 0, 1, 0, 60.0), Status.OK,
+                         test_accuracy=s["accuracy"], artifacts=str(jobdir), **extra)
+    (jobdir / RESULT_FILE).write_text(json.dumps(row.to_dict()))
+    return jobdir
+
+
+@pytest.mark.parametrize("scored", [True, False], ids=["scored", "from-before-scoring"])
+def test_job_report_has_per_class_accuracy_and_a_readable_reliability_diagram(tmp_path,
+                                                                             scored):
+    from PIL import Image
+
+    from harness.reporting.report import job_page
+
+    md = job_page(_job_folder(tmp_path, scored)).read_text()
+    # worst class first, with its images, those right and what it is taken for
+    table = md.split("## Per-class accuracy", 1)[1].split("##", 1)[0]
+    body = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert body[1:] == ["| dog | 10 | 4 | 40.00 | bird (6) |",
+                        "| cat | 10 | 10 | 100.00 | – |",
+                        "| bird | 10 | 10 | 100.00 | – |"]
+    assert "| Worst class (accuracy %) | dog (40.00) |" in md
+    # 24 right at 90 % confidence, 6 wrong: all in the bin (13/15, 14/15], gap 0.1
+    assert "| Expected calibration error (15 bins) | 0.100 |" in md
+    assert "figures/reliability.png" in md
+    png = tmp_path / "0123abcd" / "figures" / "reliability.png"
+    with Image.open(png) as im:
+        dpi = im.info["dpi"]
+        width, height = im.size
+    assert round(dpi[0]) >= 150 and round(dpi[1]) >= 150
+    assert width >= 600 and height >= 600
