@@ -99,6 +99,12 @@ class SklearnLogReg(Contender):
         target.write_bytes(pickle.dumps(self.model))
         return target
 
+    def restore(self, path: Path, num_classes: int, manifest: dict[str, Any]) -> None:
+        import pickle
+
+        self.model = pickle.loads((path / "model.pkl").read_bytes())
+        self.classes_, self.num_classes = self.model.classes_, num_classes
+
 
 #: an SVM's fit grows about with the square of its images: the next, larger subsample
 #: is started only if the last fit's seconds, scaled by that square, times this margin
@@ -187,6 +193,13 @@ class SklearnSVC(Contender):
         target = path / "model.pkl"
         target.write_bytes(pickle.dumps({"svc": self.model, "temperature": self.temperature}))
         return target
+
+    def restore(self, path: Path, num_classes: int, manifest: dict[str, Any]) -> None:
+        import pickle
+
+        saved = pickle.loads((path / "model.pkl").read_bytes())
+        self.model, self.temperature = saved["svc"], saved["temperature"]
+        self.num_classes = num_classes
 
 
 def _decisions(model, x: np.ndarray) -> np.ndarray:

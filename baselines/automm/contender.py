@@ -133,7 +133,7 @@ class AutoMM(Contender):
                 return "on disk", str(folder)
         if not context.offline:
             return "downloadable", f"timm's {backbone} from the Hugging Face hub on first use"
-        return "missing", (f"{backbone} is not in --weights-dir and the run is offline: put a "
+        return "missing", (f"{backbone} not on disk, and {context.why_offline}: put a "
                            f"timm checkpoint folder ({' + '.join(CHECKPOINT_FILES)}) at "
                            f"<weights-dir>/{backbone} (or fill the Hugging Face hub cache)")
 
@@ -324,6 +324,12 @@ class AutoMM(Contender):
     def save(self, path: Path) -> Path | None:
         self.predictor.save(str(path))
         return path
+
+    def restore(self, path: Path, num_classes: int, manifest: dict[str, Any]) -> None:
+        from autogluon.multimodal import MultiModalPredictor
+
+        self.predictor = MultiModalPredictor.load(str(path))
+        self.num_classes, self.gpus, self._runner = num_classes, 0, None
 
 
 @register("automm-medium")

@@ -42,7 +42,7 @@ def locate_weights(backbone: str, context: JobContext) -> str:
     repo, files = _hub_files(backbone)
     if repo and any(isinstance(try_to_load_from_cache(repo, f), str) for f in files):
         return backbone
-    why = "the run is offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set)"
+    why = context.why_offline
     if repo and not context.offline:
         for name in files:  # fill the hub cache now, where a failure can say what to do
             try:

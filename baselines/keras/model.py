@@ -119,6 +119,11 @@ class KerasContender(Contender):
         self.model.save(target)
         return target
 
+    def restore(self, path: Path, num_classes: int, manifest: dict[str, Any]) -> None:
+        keras = import_keras(self.seed)
+        self.model = keras.saving.load_model(path / "model.keras", compile=False)
+        self.tta = bool(manifest.get("test_time_flip", False))
+
     def explain(self, images: np.ndarray, path: Path) -> None:
         from baselines.keras.explain import explain
 

@@ -113,7 +113,7 @@ def find_weights(backbone: Backbone, size: int | None, context: JobContext) -> P
     for place in places:
         if (place / name).is_file():
             return place / name
-    why = "the run is offline (HARNESS_OFFLINE or HF_HUB_OFFLINE is set)"
+    why = context.why_offline
     if not context.offline:
         import keras
 
@@ -123,7 +123,7 @@ def find_weights(backbone: Backbone, size: int | None, context: JobContext) -> P
             why = f"download failed: {str(exc).splitlines()[0][:120]}"
     raise ContenderUnavailable(  # the fix first: tables cut long messages short
         f"pretrained weights {name} not found: fetch {url} and put it in --weights-dir "
-        f"or {_home_relative(keras_cache())} under that name ({why})"
+        f"or {_home_relative(keras_cache())} under that name; {why}"
     )
 
 
@@ -213,8 +213,8 @@ class KerasTransfer(kc.KerasContender):
                 return "on disk", str(place / name)
         if not context.offline:
             return "downloadable", f"{name} from {url} into {keras_cache()} on first use"
-        return "missing", (f"{name} not found and the run is offline: fetch {url} and put "
-                           f"it in --weights-dir or {keras_cache()}")
+        return "missing", (f"{name} not on disk, and {context.why_offline}: fetch {url} "
+                           f"and put it in --weights-dir or {keras_cache()}")
 
     def prepare(self, train: Split, val: Split, context: JobContext) -> None:
         """Setup, not training: find the file (or skip), build the backbone and load it."""

@@ -223,6 +223,30 @@ def export(file, fmt, store, dataset) -> None:
     export_command(store, file, fmt, dataset)
 
 
+@cli.command("export-model")
+@click.argument("dataset")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--budget", "-b", default=None,
+              help="The table's budget (default: the largest with a kept model).")
+@click.option("--contender", "-c", default=None,
+              help="This contender's best kept model instead of the leader's.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="SQLAlchemy URL.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder to look in instead of $HARNESS_DATA (class names, "
+                   "a test image).")
+def export_model(dataset, directory, budget, contender, store, data_dir) -> None:
+    """Write the leading model of DATASET to DIRECTORY, with classify.py that loads it
+    and classifies an image, and example.png, a test image to try it on.
+
+    Each run keeps its leaders' models (every model with --keep-models).
+    """
+    from harness.cli.commands import export_model_command
+    from harness.core.budget import parse_budget
+
+    export_model_command(dataset, directory, None if budget is None else parse_budget(budget),
+                         contender, store, data_dir)
+
+
 @cli.command()
 @click.argument("job")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("results/runs"),
@@ -244,6 +268,9 @@ def report(job, runs_dir, store, out) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input is one line on stderr and a non-zero exit."""
+    # TensorFlow's C++ start-up lines (no CUDA driver, CPU features) stay out of the
+    # tables of `contenders` and `doctor`; its errors still show
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         code = cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.UsageError as exc:

@@ -36,16 +36,22 @@ EXIT_INFRA = 5
 FAILED = (Status.ERROR, Status.TIMEOUT, Status.OOM)
 
 
-def outcome(results: list[Result]) -> int:
+def outcome(results: list[Result], under_the_table: bool = False) -> int:
     """The exit status a scheduler reads: 0 when every job of this run is ``ok`` or was
     skipped for something this machine lacks (said here), 4 when one failed, 5 when
     one could not run for the machine's fault (``infra``)."""
     skipped = [r for r in results if r.status is Status.SKIPPED]
     failed = [r for r in results if r.status in FAILED]
     if skipped:
-        shown = "; ".join(f"{r.contender}: {r.message}" for r in skipped[:3])
-        out.print(f"{len(skipped)} job(s) skipped for what this machine lacks ({shown})",
-                  markup=False)
+        if under_the_table:  # print_ranked put each whole message under its table
+            shown = ", ".join(dict.fromkeys(r.contender for r in skipped))
+            out.print(f"{len(skipped)} job(s) skipped for what this machine lacks ({shown}): "
+                      "the lines under the table say what fixes each", markup=False)
+        else:
+            out.print(f"{len(skipped)} job(s) skipped for what this machine lacks:",
+                      markup=False)
+            for name, why in dict.fromkeys((r.contender, r.message) for r in skipped):
+                out.print(f"  {name}: {why}", markup=False)
     if failed:
         shown = ", ".join(f"{r.contender} ({r.status.value})" for r in failed[:5])
         err.print(f"harness: {len(failed)} job(s) failed: {shown}; their rows and job "
@@ -175,7 +181,24 @@ def run_command(configs: RunConfig | list[RunConfig]) -> int:
                      & (table["max_train_per_class"] == (c.max_train_per_class or 0))]
         print_ranked(mine, f"{c.dataset} · budget {format_duration(c.budget_seconds)}")
     out.print("Written: " + ", ".join(str(p) for p in written), markup=False)
-    return outcome(ran)
+    keep_models(ran, results, config.keep_models)
+    return outcome(ran, under_the_table=True)
+
+
+def keep_models(ran: list[Result], latest: list[Result], every: bool) -> None:
+    """Each table's leading model stays in its job folder (every model with
+    --keep-models); the others of this run go. Says how to export the leaders."""
+    from harness.execution.models import keep_leaders, leaders, model_dir
+
+    if not every:
+        keep_leaders(ran, latest)
+    mine = {r.job_key for r in ran}
+    for lead in leaders(latest).values():
+        if lead.job_key in mine and model_dir(lead) is not None:
+            out.print(f"Kept the leader's model ({lead.contender}, "
+                      f"{format_duration(lead.budget_seconds)}): `harness export-model "
+                      f"{lead.dataset} --budget {format_duration(lead.budget_seconds)} DIR` "
+                      "writes it with code that classifies an image.", markup=False)
 
 
 def leaderboard_command(store_url: str, dataset: str | None, directory: Path,
@@ -184,7 +207,7 @@ def leaderboard_command(store_url: str, dataset: str | None, directory: Path,
     from harness.reporting import leaderboard
     from harness.store import Store
 
-    store = Store(store_url)
+    store = Store(store_url, create=False)  # a page from a store that is not there: none
     recover(runs_dir, store)
     names = [dataset] if dataset else store.datasets()
     if not names:
@@ -223,10 +246,11 @@ def datasets_command(data_dir: Path | None) -> None:
 def weights_context(weights_dir: Path | None = None) -> JobContext:
     """The context a pretrained contender's weights are looked up in, as a run would."""
     from harness.core.context import JobContext
-    from harness.execution.local import env_flag
+    from harness.core.network import offline_reason
 
-    return JobContext(job_dir=Path("."), weights_dir=weights_dir,
-                      offline=env_flag("HARNESS_OFFLINE", "HF_HUB_OFFLINE"))
+    why = offline_reason()
+    return JobContext(job_dir=Path("."), weights_dir=weights_dir, offline=bool(why),
+                      offline_reason=why)
 
 
 def contenders_command(pattern: str, weights_dir: Path | None = None) -> None:
@@ -302,7 +326,7 @@ def find_job(job: str, runs_dir: Path, store_url: str) -> Path:
         from harness.store import Store
 
         try:
-            rows = Store(store_url).latest()
+            rows = Store(store_url, create=False).latest()
         except HarnessError:
             rows = []
         hits = sorted({Path(r.artifacts) for r in rows
@@ -326,23 +350,34 @@ def print_suite_plan(suite: Suite, units: list[Unit], executor_name: str, slots)
     t = Table(title=f"Suite {suite.name} ({suite.path})", title_justify="left")
     for col, just in (("dataset", "left"), ("budget", "right"), ("GPUs", "right"),
                       ("contenders", "left"), ("jobs", "right"), ("done", "right"),
-                      ("to run", "right"), ("estimate", "right")):
+                      ("to run", "right"), ("estimate", "right"), ("GPU-hours", "right")):
         t.add_column(col, justify=just, overflow="fold")
-    wall = 0.0
+    wall = gpu_hours = cpu_hours = 0.0
     for u in units:
         est = sum(estimates(u.todo).values())
         wall += est / max(1, slots(u.config))
         c = u.config
+        hours = est * c.gpus / 3600  # every job holds its GPUs for its whole estimate
+        gpu_hours += hours
+        cpu_hours += est / 3600 if not c.gpus else 0.0
         cap = f" ≤{c.max_train_per_class}/class" if c.max_train_per_class else ""
         t.add_row(c.dataset + cap, format_duration(c.budget_seconds), str(c.gpus),
                   ", ".join(c.contenders), str(len(u.jobs)), str(len(u.jobs) - len(u.todo)),
-                  str(len(u.todo)), format_duration(est) if u.todo else "–")
+                  str(len(u.todo)), format_duration(est) if u.todo else "–",
+                  f"{hours:.1f}" if u.todo and c.gpus else "–")
     out.print(t)
     total = sum(len(u.jobs) for u in units)
     todo = sum(len(u.todo) for u in units)
     out.print(f"{total} job(s): {total - todo} already done, {todo} to run · estimated wall "
               f"time at most {format_duration(wall) if todo else '0s'} on the {executor_name} "
-              "executor (a contender may finish before its budget)", markup=False)
+              f"executor, {gpu_hours:.1f} GPU-hours (a contender may finish before its budget)",
+              markup=False)
+    prices = getattr(units[0].config, "prices", None) if units else None
+    if prices and todo:
+        cost = gpu_hours * prices.get("gpu", 0.0) + cpu_hours * prices.get("cpu", 0.0)
+        out.print(f"cost at the suite's prices: at most {cost:,.2f} ({gpu_hours:.1f} GPU-hours at "
+                  f"{prices.get('gpu', 0.0):g}, {cpu_hours:.1f} CPU-hours at "
+                  f"{prices.get('cpu', 0.0):g})", markup=False)
     store = units[0].config.store_url if units else ""
     out.print(f"store: {redact(store)}", markup=False)
 
@@ -351,11 +386,14 @@ def suite_plan_command(path: Path, store_url: str | None, rerun: bool, executor:
     from harness.execution.plan import plan
     from harness.execution.scheduler import make_executor
     from harness.execution.suite import load_suite
-    from harness.store import Store
+    from harness.store import Store, StoreMissing
 
     suite = load_suite(path)
     configs = suite.configs(store_url=store_url or None)  # an empty $HARNESS_STORE is no URL
-    units = plan(configs, Store(configs[0].store_url), rerun)
+    try:  # a plan reads the store and creates nothing: no store yet, nothing done yet
+        units = plan(configs, Store(configs[0].store_url, create=False), rerun)
+    except StoreMissing:
+        units = plan(configs, None, rerun=True)
     # the executor's own estimate of jobs at once (Ray starts nothing until a submit)
     print_suite_plan(suite, units, executor, make_executor(executor).slots)
     return 0
@@ -393,8 +431,11 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
     else:
         out.print("Nothing to run: every job of the suite is already in the store "
                   "(--rerun forces).")
-    return _suite_report(suite, store, results, board_dir, fail_on_regression,
+    code = _suite_report(suite, store, results, board_dir, fail_on_regression,
                          getattr(first, "prices", None))
+    keep_models(results, [r for d in sorted({b.dataset for b in suite.benchmarks})
+                          for r in store.latest(dataset=d)], first.keep_models)
+    return code
 
 
 def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: Path,
@@ -442,13 +483,30 @@ def _suite_report(suite: Suite, store: Store, results: list[Result], board_dir: 
     return outcome(results)
 
 
+def export_model_command(dataset: str, directory: Path, budget: float | None,
+                         contender: str | None, store_url: str, data_dir: Path | None) -> None:
+    from harness.data.registry import load_dataset
+    from harness.execution.models import choose, export_model
+    from harness.store import Store
+
+    results = Store(store_url, create=False).latest(dataset=dataset)
+    if not results:
+        raise HarnessError(f"the store holds no results for {dataset!r}: `harness run` first")
+    chosen = choose(results, budget, contender)
+    data = load_dataset(dataset, data_dir)
+    snippet = export_model(chosen, directory, list(data.class_names), data.test.images[0])
+    out.print(f"Wrote {chosen.contender} ({chosen.test_accuracy:.2f} %, "
+              f"{format_duration(chosen.budget_seconds)}) to {directory}: "
+              f"python {snippet} {directory / 'example.png'}", markup=False)
+
+
 def export_command(store_url: str, path: Path, fmt: str, dataset: str | None) -> None:
     from harness.reporting.export import FORMATS, write_amlb
     from harness.store import Store, redact
 
     if fmt not in FORMATS:
         raise HarnessError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    results = Store(store_url).latest(dataset=dataset)
+    results = Store(store_url, create=False).latest(dataset=dataset)
     if not results:
         raise HarnessError(f"{redact(store_url)} holds no results"
                            + (f" for {dataset!r}" if dataset else "") + ": `harness run` first")

@@ -17,6 +17,8 @@ def print_ranked(table, title: str) -> None:
 
     from rich.markup import escape
 
+    from harness.reporting.verdict import short_reason, verdict
+
     t = Table(title=title, title_justify="left")
     for col, just in (("#", "right"), ("contender", "left"), ("family", "left"),
                       ("test acc %", "right"), ("train s", "right"), ("budget", "right"),
@@ -26,14 +28,22 @@ def print_ranked(table, title: str) -> None:
     def f(v, fmt):
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
+    why: list[str] = []
     for r in table.itertuples():
         acc = f(r.test_accuracy, "{:.2f}")
         if not math.isnan(r.test_accuracy_std):
             acc += f" ± {r.test_accuracy_std:.2f}"
         used = f(r.budget_used_pct, "{:.0f} %") + (" ⚠" if r.over_budget else "")
-        status = r.status if r.status == "ok" or not r.message else f"{r.status}: {r.message}"
+        status = r.status
+        if r.status != "ok" and r.message:
+            status = f"{r.status}: {short_reason(r.message)}"
+            why.append(f"{r.contender}: {r.message}")
         t.add_row("–" if str(r.rank) == "<NA>" else str(r.rank), escape(r.contender),
                   escape(r.family), acc, f(r.train_seconds, "{:.1f}"), used,
                   f(r.latency_p50_ms, "{:.2f}"), f(r.throughput_per_s, "{:.0f}"),
-                  escape(status[:120]))
+                  escape(status))
     out.print(t)
+    for line in why:  # whole, below the table: the fix is in them (wrapped, never cut)
+        out.print(f"  {line}", markup=False)
+    if len(table):
+        out.print(verdict(table, markdown=False), markup=False)

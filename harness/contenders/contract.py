@@ -132,6 +132,12 @@ class Contender:
         """Write the fitted model under ``path`` (a directory); return the file or folder."""
         return None
 
+    def restore(self, path: Path, num_classes: int, manifest: dict[str, Any]) -> None:
+        """Load back what :meth:`save` wrote under ``path``, so that ``predict_proba``
+        works again (``harness export-model``); ``manifest`` has the job's fields
+        (``test_time_flip``, ``image_shape``...)."""
+        raise HarnessError(f"{self.name} cannot load a saved model back yet")
+
     def explain(self, images: np.ndarray, path: Path) -> None:
         """Optionally write ``path`` (npz) explaining the predictions on ``images``.
 

@@ -38,7 +38,8 @@ class JobContext:
     ``data_dir`` is the dataset cache's root; ``cache_dir`` is where a contender keeps
     what it derives from the data (AutoMM's image files), shared across jobs;
     ``weights_dir`` the folder of pretrained weights files the user gave (``None``: the
-    libraries' own caches only); ``offline`` forbids downloads; ``store_url`` is the
+    libraries' own caches only); ``offline`` forbids downloads, ``offline_reason`` says
+    why in a clause (:func:`harness.core.network.offline_reason`); ``store_url`` is the
     results store, where tuners keep their studies.
     """
 
@@ -50,12 +51,18 @@ class JobContext:
     weights_dir: Path | None = None
     store_url: str = ""
     offline: bool = False
+    offline_reason: str = ""
     keep_models: bool = False
 
     @property
     def work_dir(self) -> Path:
         """The contender's scratch folder (removed when the job ends)."""
         return self.job_dir / WORK_DIR
+
+    @property
+    def why_offline(self) -> str:
+        """``no network (... cannot be reached)`` or ``HARNESS_OFFLINE is set``."""
+        return self.offline_reason or "HARNESS_OFFLINE or HF_HUB_OFFLINE is set"
 
     @property
     def gpus(self) -> int:

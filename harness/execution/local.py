@@ -287,6 +287,7 @@ def env_flag(*names: str) -> bool:
 
 def job_context(config: RunConfig, job: Job, jobdir: Path, gpu_ids: list[str]) -> JobContext:
     """The job's whole configuration, resolved here once: what the worker hands on."""
+    from harness.core.network import offline_reason
     from harness.data.sources import data_root
 
     data_dir = Path(config.data_dir).expanduser() if config.data_dir else data_root()
@@ -296,8 +297,8 @@ def job_context(config: RunConfig, job: Job, jobdir: Path, gpu_ids: list[str]) -
         weights_dir=Path(config.weights_dir).expanduser().absolute()
         if config.weights_dir else None,
         store_url=config.store_url,
-        # HF_HUB_OFFLINE: the Hugging Face libraries' own switch means the same here
-        offline=env_flag("HARNESS_OFFLINE", "HF_HUB_OFFLINE"),
+        # HARNESS_OFFLINE or HF_HUB_OFFLINE set, or no weights host answers (asked once)
+        offline=bool(why_offline := offline_reason()), offline_reason=why_offline,
         keep_models=config.keep_models,
     )
 

@@ -46,11 +46,11 @@ def backends(config: RunConfig):
     return of
 
 
-def plan(configs: list[RunConfig], store: Store, rerun: bool = False) -> list[Unit]:
+def plan(configs: list[RunConfig], store: Store | None, rerun: bool = False) -> list[Unit]:
     """Every config's jobs; a job listed by two configs belongs to the first."""
     matrix = {id(c): c.jobs(backends(c)) for c in configs}
     keys = [j.key for c in configs for j in matrix[id(c)]]
-    done = set() if rerun else store.done_keys(keys)
+    done = set() if rerun or store is None else store.done_keys(keys)
     seen: set[str] = set()
     units = []
     for config in configs:

@@ -132,7 +132,9 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         context = replace(context, store_url=url)
     row: dict[str, Any] = {
         **asdict(job), "job_key": job.key,
-        "status": "ok", "message": "", "started_at": _now(), "artifacts": str(jobdir),
+        "status": "ok", "message": "", "started_at": _now(),
+        # absolute: pages and exports find the folder from whatever directory they run in
+        "artifacts": str(jobdir.absolute()),
     }
     stage = "setup"
     clock = time.monotonic()
@@ -215,11 +217,9 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         if description.get("gpus_used") is None:  # the guard passed: all, if it can
             row["gpus_used"] = job.gpus if cls.framework.uses_gpus else 0
         row["trainable_parameters"] = description.get("trainable_parameters")
-        model_path = contender.save(jobdir / MODEL_DIR)
-        row["model_bytes"] = _tree_bytes(model_path)
-        if model_path is not None and not context.keep_models:
-            shutil.rmtree(model_path.parent if model_path.is_file() else model_path,
-                          ignore_errors=True)
+        # kept until the run ends, where the runner keeps each table's leader's model
+        # (all of them with --keep-models): harness.execution.models
+        row["model_bytes"] = _tree_bytes(contender.save(jobdir / MODEL_DIR))
         row["eval_seconds"] = time.monotonic() - clock
     except BaseException as exc:  # every failure is a row; the runner decides what's next
         if isinstance(exc, KeyboardInterrupt | SystemExit):

@@ -8,6 +8,7 @@ Imports only :mod:`harness.core`.
 """
 
 from harness.store.claims import LEASE_SECONDS, new_owner, owner_alive
-from harness.store.database import Store, StoreError, redact
+from harness.store.database import Store, StoreError, StoreMissing, redact
 
-__all__ = ["LEASE_SECONDS", "Store", "StoreError", "new_owner", "owner_alive", "redact"]
+__all__ = ["LEASE_SECONDS", "Store", "StoreError", "StoreMissing", "new_owner", "owner_alive",
+           "redact"]

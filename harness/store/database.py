@@ -202,8 +202,14 @@ def _guarded(doing: str):
     return wrap
 
 
+class StoreMissing(HarnessError):
+    """A read asked for a SQLite store whose file does not exist (nothing was created)."""
+
+
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
+        """Open the store at ``url``; ``create=False`` (for commands that only read)
+        refuses a SQLite file that is not there rather than make it and its folder."""
         import sqlalchemy as sa
         from sqlalchemy.engine import make_url
 
@@ -224,6 +230,10 @@ class Store:
                 "sqlite:///results/harness.sqlite")
         if parsed.get_backend_name() == "sqlite":
             path = Path(parsed.database)
+            if not create and not path.exists():  # (a device or folder: refused below)
+                raise StoreMissing(
+                    f"no store at {path}: `harness run` writes one there first, or pass "
+                    "--store with the URL a run used")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

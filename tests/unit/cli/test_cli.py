@@ -67,6 +67,17 @@ def test_unwritable_store_is_one_clear_line(tmp_path):
 def test_leaderboard_of_empty_store_says_what_to_do(tmp_path):
     done = run_cli(["leaderboard", "--store", f"sqlite:///{tmp_path}/h.sqlite"], tmp_path)
     assert done.returncode == 1 and "harness run" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+def test_reading_a_store_that_is_not_there_creates_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path}/nonexist/x.sqlite"
+    for args in (["leaderboard", "--store", url, "--leaderboard-dir", "lb"],
+                 ["export", "--store", url, "out.csv"]):
+        done = run_cli(args, tmp_path)
+        assert done.returncode == 1 and "harness run" in done.stderr, (args, done.stderr)
+        assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 
 def test_listing_commands(tmp_path):
@@ -107,12 +118,14 @@ def test_contenders_say_whether_pretrained_weights_are_there(tmp_path, keras_tra
     assert offline.returncode == 0, offline.stderr
     text = offline.stdout
     assert "(missing)" in text and "no: weights" in text and "mobilenet_1_0_224_tf_no_top" in text
+    assert "HARNESS_OFFLINE is set" in text  # why it is missing
     given = run_cli(["contenders", "mobilenet-frozen", "--weights-dir",
                      str(keras_transfer_weights)], tmp_path, HARNESS_OFFLINE="1",
                     KERAS_HOME=keras_home)
     assert "(on disk)" in given.stdout and "no:" not in given.stdout
+    # HARNESS_OFFLINE=0: online without asking; says what would happen, downloads nothing
     online = run_cli(["contenders", "mobilenet-frozen"], tmp_path, KERAS_HOME=keras_home,
-                     HF_HUB_OFFLINE="0")  # says what would happen; downloads nothing
+                     HF_HUB_OFFLINE="0", HARNESS_OFFLINE="0")
     assert "(downloadable)" in online.stdout
 
 

@@ -67,4 +67,8 @@ def test_fastnet_is_narrow_on_cpus_for_short_budgets_and_wide_otherwise():
     assert fastnet_widths(WIDE_FROM_SECONDS - 1, gpus=0) == NARROW
     assert fastnet_widths(WIDE_FROM_SECONDS, gpus=0) == WIDE
     assert fastnet_widths(10.0, gpus=1) == WIDE
+    # four times the pixels, four times the budget before the wide net gets its steps
+    assert fastnet_widths(2 * WIDE_FROM_SECONDS, gpus=0, pixels=64 * 64) == NARROW
+    assert fastnet_widths(4 * WIDE_FROM_SECONDS, gpus=0, pixels=64 * 64) == WIDE
+    assert fastnet_widths(WIDE_FROM_SECONDS / 4, gpus=0, pixels=16 * 16) == WIDE
     assert [w // 2 for w in WIDE] == list(NARROW)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -82,6 +83,26 @@ benchmarks:
 def test_the_example_suite_is_valid():
     suite = load_suite(ROOT / "harness/execution/suites/nightly.yml")
     assert suite.name == "nightly" and suite.benchmarks[0].dataset == "digits"
+
+
+def test_the_seed_benchmark_plans_offline_with_its_gpu_hours_and_creates_nothing(tmp_path):
+    suite = ROOT / "harness/execution/suites/seeds.yml"
+    done = run_cli(["suite", "plan", str(suite), "--store",
+                    f"sqlite:///{tmp_path}/none/h.sqlite"], tmp_path, HARNESS_OFFLINE="1",
+                   COLUMNS="300")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    for dataset in ("mnist", "cifar10", "cifar100", "tiny_imagenet"):
+        assert f"│ {dataset} " in text, dataset
+    # both lineups: the default's choices and the seeds' own models
+    for name in ("keras-fastnet", "automm-high", "keras-cnn6", "convnext-base-2phase",
+                 "nasnetmobile-224-finetune"):
+        assert name in text, name
+    assert "│    30m │    1 │" in text  # CIFAR-10 for 30 minutes on one GPU
+    gpu_hours = float(re.search(r"executor, ([\d.]+) GPU-hours", text).group(1))
+    assert gpu_hours > 100, gpu_hours  # 177 jobs of 10 min to 2 h on one GPU each
+    assert "cost at the suite's prices" in text
+    assert list(tmp_path.iterdir()) == []  # a plan reads the store: it creates none
 
 
 def test_cli_reports_a_bad_suite_in_one_line(tmp_path):
