@@ -257,6 +257,43 @@ def _p_test_set(row) -> str:
     return "–"
 
 
+def main_group(table: pd.DataFrame) -> tuple | None:
+    """The keys of the table a page's headline speaks for: of the groups with a leader,
+    the largest budget, preferring runs without a train-set cap and on the fewest GPUs
+    (the machine most users have); None where no group has a leader."""
+    best = None
+    for keys, g in table.groupby(GROUP, sort=False, dropna=False):
+        if not g["rank"].notna().any():
+            continue
+        _, budget, gpus, cap = keys
+        order = (bool(cap), int(gpus), -float(budget))
+        if best is None or order < best[0]:
+            best = (order, keys)
+    return None if best is None else best[1]
+
+
+def headline(table: pd.DataFrame) -> list[str]:
+    """The verdict of the page's main table (:func:`main_group`), naming its budget."""
+    from harness.reporting.verdict import verdict
+
+    if table.empty:
+        return []
+    keys = main_group(table)
+    if keys is None:
+        keys = next(iter(table.groupby(GROUP, sort=False, dropna=False).groups))
+    _, budget, gpus, cap = keys
+    g = table[(table["budget_seconds"] == budget) & (table["gpus"] == gpus)
+              & (table["max_train_per_class"] == cap)]
+    where = f"At {format_duration(budget)}"
+    if table["gpus"].nunique() > 1 or gpus:
+        where += f" on {int(gpus)} GPU" + ("s" if gpus != 1 else "")
+    if cap:
+        where += f" with at most {int(cap)} training images per class"
+    several = len(table.groupby(GROUP, sort=False, dropna=False)) > 1
+    note = " (each table below has its own verdict)" if several else ""
+    return [f"**Verdict.** {where}{note}: {verdict(g)}", ""]
+
+
 def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = None,
                 csv_name: str | None = None, sections: dict | None = None,
                 budgets_page: str | None = None, provenance: list[str] | None = None) -> str:
@@ -265,7 +302,7 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
     ``sections`` maps a group's keys to markdown lines shown below its table (the
     figures and statistics of :mod:`harness.reporting.report`).
     """
-    out = [f"# Leaderboard: {md_escape(dataset)}", ""]
+    out = [f"# Leaderboard: {md_escape(dataset)}", "", *headline(table)]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     env = environment or {}
     out += [
@@ -279,6 +316,7 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
         "",
     ]
     from harness.reporting.report import environment_lines
+    from harness.reporting.verdict import verdict
 
     out += environment_lines(env)
     if budgets_page:
@@ -291,7 +329,8 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
     notes: list[str] = []
     for keys, g in table.groupby(GROUP, sort=False, dropna=False):
         _, budget, gpus, cap = keys
-        out += [f"## {_group_title(dataset, budget, int(gpus), int(cap))}", ""]
+        out += [f"## {_group_title(dataset, budget, int(gpus), int(cap))}", "",
+                f"**Verdict:** {verdict(g)}", ""]
         rows = []
         for row in g.itertuples():
             used = _num(row.budget_used_pct, "{:.0f} %")

@@ -49,9 +49,13 @@ def short_reason(message: str, width: int = 32) -> str:
 def verdict(group, markdown: bool = True) -> str:
     """One table's verdict in words (``markdown``: names in bold)."""
     from harness.core.budget import format_duration
+    from harness.reporting.markdown import md_escape
+
+    def plain(text: str) -> str:
+        return md_escape(text) if markdown else text
 
     def name(n: str) -> str:
-        return f"**{n}**" if markdown else n
+        return f"**{md_escape(n)}**" if markdown else n
 
     rows = list(group.itertuples())
     ranked = [r for r in rows if str(r.rank) != "<NA>" and not math.isnan(_num(r.test_accuracy))]
@@ -78,7 +82,7 @@ def verdict(group, markdown: bool = True) -> str:
             words.append("Every other contender is behind it by the tests.")
         if untested:
             words.append("Not tested against it (too few runs): " + ", ".join(
-                r.contender for r in untested) + ".")
+                plain(r.contender) for r in untested) + ".")
         group_best = [lead, *tied]
         for column, what in (("train_seconds", "trains"), ("latency_p50_ms", "predicts")):
             fastest = min(group_best, key=lambda r: _num(getattr(r, column)) if not math.isnan(
@@ -91,8 +95,8 @@ def verdict(group, markdown: bool = True) -> str:
                              f"{mine:.3g}).")
     if left_out:
         words.append("Did not run: " + "; ".join(
-            f"{r.contender} ({r.status}: {short_reason(r.message)})" if r.message
-            else f"{r.contender} ({r.status})" for r in left_out) + ".")
+            plain(f"{r.contender} ({r.status}: {short_reason(r.message)})" if r.message
+                  else f"{r.contender} ({r.status})") for r in left_out) + ".")
     settle = _settle(rows, ranked, left_out)
     if settle:
         dataset, budget = rows[0].dataset, format_duration(_num(rows[0].budget_seconds))

@@ -166,3 +166,25 @@ def test_pages_csvs_and_figures_get_the_permissions_the_umask_gives(tmp_path, um
             for p in files} == {p.relative_to(tmp_path).as_posix(): oct(mode) for p in files}
     # a job folder's files stay owner-only, whatever the umask
     assert stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == 0o600
+
+
+def test_a_page_starts_with_the_verdict_of_its_main_table_and_each_table_has_its_own(tmp_path):
+    rows = []
+    for seed, (a, b, c) in enumerate([(0.90, 0.89, 0.50), (0.92, 0.93, 0.52),
+                                      (0.94, 0.92, 0.51)]):
+        rows += [_ok("keras-cnn6", seed, a, dataset="digits"),
+                 _ok("keras-shallow", seed, b, dataset="digits"),
+                 _ok("sklearn-logreg", seed, c, dataset="digits"),
+                 _ok("sklearn-logreg", seed, 0.5, dataset="digits", budget=5.0)]
+    leaderboard.write(rows, tmp_path)
+    lines = [line for line in (tmp_path / "digits.md").read_text().splitlines() if line]
+    assert lines[0] == "# Leaderboard: digits"
+    # the largest budget is the main table: its leader and the contender tied with it
+    assert lines[1].startswith("**Verdict.** At 1m (each table below has its own verdict): "
+                               "**keras-cnn6** leads with 92.00 % ± 2.00 (3 runs). Not "
+                               "distinguishable from it: **keras-shallow** (91.33 %).")
+    assert "sklearn-logreg" not in lines[1].split("Not distinguishable")[1].split(".")[0]
+    for heading in ("## Budget 5s · 0 GPUs", "## Budget 1m · 0 GPUs"):
+        assert lines[lines.index(heading) + 1].startswith("**Verdict:** ")
+    five = lines[lines.index("## Budget 5s · 0 GPUs") + 1]
+    assert five.startswith("**Verdict:** **sklearn-logreg** leads with 50.00 %")
