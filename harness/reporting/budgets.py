@@ -5,7 +5,12 @@ Written when the store holds two or more budgets of a dataset for the same GPU c
 at their own budget: a Keras contender sizes its learning-rate schedule to the time it
 is given, so the 5-minute point of a 30-minute run is not what a 5-minute run reaches.
 
-The page has, per GPU count: accuracy against budget (a figure, log budget axis,
+Budgets are compared only where their runs were made the same way (:class:`Protocol`:
+the folds or seeds and their count, the contenders, the test set); where a store mixes
+protocols, each is compared within itself and the page says which budgets are not
+compared and why. A verdict per budget and GPU count opens the page.
+
+The page has, per GPU count and protocol: accuracy against budget (a figure, log budget axis,
 ± std over folds and seeds, the leader of each budget marked), the crossover budgets
 (where the leader changes, and whether the change is significant), time to accuracy
 (the smallest budget that reached a target, and when a run first reached it on its
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,17 +78,84 @@ def _machines(rows: list[Result]) -> list[str]:
             "machine, and another machine reaches other accuracies in them.", ""]
 
 
-def _tied(row: pd.Series) -> bool | None:
-    """Whether a row cannot be told from its group's leader: neither the test over runs
-    nor the test over the test images (those that could run) tells them apart; None
-    where neither could run. Three seeds give the test over runs little power: where
-    McNemar's test finds the two models' test predictions differ, they are not tied."""
+def _distinct(row: pd.Series) -> bool | None:
+    """Whether the budget's own table tells a row from its leader: True only where every
+    test the table shows for the pair (over runs; over the test images) finds them
+    different, False where one marks them not distinguishable (its '='), as the table's
+    verdict reads it; None where no test could run."""
     verdicts = []
     for p_name, tied_name in (("p_value", "tied"), ("p_test_set", "tied_test_set")):
         p = row.get(p_name, math.nan)
         if isinstance(p, float) and not math.isnan(p):
-            verdicts.append(bool(row[tied_name]))
+            verdicts.append(not bool(row[tied_name]))
     return all(verdicts) if verdicts else None
+
+
+def _split(row: pd.Series) -> bool:
+    """Whether the two tests of a row disagree."""
+    verdicts = {not bool(row[t]) for p, t in (("p_value", "tied"), ("p_test_set",
+                                                                      "tied_test_set"))
+                if isinstance(row.get(p, math.nan), float) and not math.isnan(row.get(p))}
+    return len(verdicts) == 2
+
+
+# -- protocols --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one budget's runs were made: two budgets are compared only where it matches."""
+
+    runs: tuple[tuple[int, int], ...]  # distinct (folds, seeds) of its contenders
+    tests: tuple[int, ...]  # the test-set sizes its ok runs were scored on
+    contenders: tuple[str, ...]  # every contender with a row at the budget
+
+    def describe(self) -> str:
+        how = " and ".join(_runs_text(f, s) for f, s in self.runs) or "no run"
+        n = len(self.contenders)
+        text = f"{how} of {n} contender{'s' if n != 1 else ''}"
+        if self.tests:
+            text += f", {' / '.join(str(t) for t in self.tests)} test images"
+        return text
+
+
+def _runs_text(folds: int, seeds: int) -> str:
+    if folds > 1:
+        return f"{folds} folds" + (f" × {seeds} seeds" if seeds > 1 else "")
+    return f"{seeds} seeds" if seeds > 1 else "1 run"
+
+
+def protocols(g: pd.DataFrame, rows: list[Result], gpus: int, cap: int
+              ) -> dict[float, Protocol]:
+    """Each budget's :class:`Protocol` (``g``: the ranked table of one GPU count and
+    cap, ``rows``: the dataset's result rows)."""
+    out = {}
+    for b, gb in g.groupby("budget_seconds", sort=True):
+        mine = [r for r in rows if r.budget_seconds == b and r.gpus == gpus
+                and (r.max_train_per_class or 0) == cap]
+        per: dict[tuple, tuple[int, set]] = {}
+        for r in mine:
+            folds, seeds = per.get((r.contender, r.keras_backend), (1, set()))
+            per[(r.contender, r.keras_backend)] = (max(folds, r.folds or 1), seeds | {r.seed})
+        out[float(b)] = Protocol(
+            runs=tuple(sorted({(f, len(s)) for f, s in per.values()})),
+            tests=tuple(sorted({r.n_test for r in mine if r.status is Status.OK and r.n_test})),
+            contenders=tuple(sorted(set(gb["contender"]))))
+    if any(not p.tests for p in out.values()):
+        # rows from before the test set was recorded: it cannot be told apart
+        out = {b: Protocol(p.runs, (), p.contenders) for b, p in out.items()}
+    return out
+
+
+def _differences(protos: list[Protocol]) -> str:
+    aspects = [what for what, field in (("folds or seeds", "runs"), ("contenders", "contenders"),
+                                        ("test set", "tests"))
+               if len({getattr(p, field) for p in protos}) > 1]
+    return ", ".join(aspects[:-1]) + (" and " if len(aspects) > 1 else "") + aspects[-1]
+
+
+def _budget_list(budgets: list[float]) -> str:
+    return ", ".join(format_duration(b) for b in budgets)
 
 
 def _p(p: float) -> str:
@@ -166,6 +239,7 @@ def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory:
     stem = page_stem(safe)
     costs = _costs(rows, prices)
     out = [f"# Which approach wins at which budget: {md_escape(dataset)}", "",
+           *_verdicts(sets), "",
            f"Back to the leaderboard: [{md_escape(safe)}.md]({safe}.md).", "",
            "Each contender was trained **from scratch at each budget**, not stopped early "
            "in one long run: a contender sizes its schedule (learning rate, epochs, search) "
@@ -179,8 +253,8 @@ def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory:
         if cap:
             title += f" · at most {int(cap)} training images per class"
         out += [f"## {title}", ""]
-        out += _section(dataset, g, rows, costs, cache, safe, int(gpus), int(cap), prices,
-                        csv_rows, refs or [])
+        out += _protocol_sections(dataset, g, rows, costs, cache, safe, int(gpus), int(cap),
+                                  prices, csv_rows, refs or [])
     write_text_atomic(directory / f"{stem}.md", "\n".join(out))
     frame = pd.DataFrame(csv_rows)
     write_with(directory / f"{stem}.csv",
@@ -188,28 +262,103 @@ def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory:
     return [directory / f"{stem}.md", directory / f"{stem}.csv"]
 
 
+def _verdicts(sets: list) -> list[str]:
+    """The verdict of each budget's table, per GPU count and cap, for the page's top."""
+    from harness.reporting.verdict import verdict
+
+    several = len(sets) > 1
+    out = ["**Verdict per budget** (each from that budget's own table):", ""]
+    for (gpus, cap), g in sets:
+        where = f" · {int(gpus)} GPU" + ("s" if gpus != 1 else "") if several else ""
+        where += f" · at most {int(cap)} images per class" if cap else ""
+        for b, gb in g.groupby("budget_seconds", sort=True):
+            out.append(f"- **At {format_duration(b)}{where}:** {verdict(gb)}")
+    return out
+
+
+def _protocol_sections(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
+                       cache: fig.FigureCache, rel: str, gpus: int, cap: int,
+                       prices: dict[str, float] | None, csv_rows: list[dict], refs: list
+                       ) -> list[str]:
+    """One GPU count's budgets, compared within each protocol; the budgets run another
+    way are named, with what differs, and left uncompared."""
+    protos = protocols(g, rows, gpus, cap)
+    groups: dict[Protocol, list[float]] = {}
+    for b, p in protos.items():
+        groups.setdefault(p, []).append(b)
+    ranked = set(_ranked(g)["budget_seconds"])
+    compared = [(p, bs) for p, bs in groups.items() if len(ranked & set(bs)) >= 2]
+    out: list[str] = []
+    if len(groups) > 1:
+        out += ["### Budgets run differently", "",
+                "Budgets are compared only where their runs were made the same way (the "
+                "same folds or seeds and their count, the same contenders, the same test "
+                f"set). These differ in {_differences(list(groups))}, so a change between "
+                "them may come from the protocol, not the budget:", ""]
+        for p, bs in groups.items():
+            alone = "" if any(p == q for q, _ in compared) else " — not compared"
+            out.append(f"- {_budget_list(bs)}: {p.describe()}{alone}")
+        out.append("")
+        if not compared:
+            every = ",".join(format_duration(b) for b in protos)
+            out += ["No two budgets here were run the same way: no crossover, time to "
+                    "accuracy or recommendation is drawn across them. To compare budgets, "
+                    f"run them in one command (`harness run --dataset {dataset.replace('`', '')} "
+                    f"--budget {every}`), which gives every budget the same folds, seeds and "
+                    "contenders.", ""]
+    level = "####" if len(groups) > 1 else "###"
+    for i, (p, bs) in enumerate(compared):
+        if len(groups) > 1:
+            out += [f"### Compared: {_budget_list(bs)} ({p.describe()})", ""]
+        prefix = f"budgets-{gpus}gpu" + (f"-cap{cap}" if cap else "")
+        if len(compared) > 1:
+            prefix += f"-protocol{i + 1}"
+        sub = g[g["budget_seconds"].isin(bs)]
+        out += _section(dataset, sub, rows, costs, cache, rel, gpus, cap, prices, csv_rows,
+                        refs, prefix=prefix + "-", level=level, protocol=p.describe())
+    return out
+
+
+def _no_result(g: pd.DataFrame, budgets: list[float]) -> list[str]:
+    """'keras-deep: no result at 1m (timeout)' for every contender a budget lacks."""
+    out = []
+    for name in dict.fromkeys(g["contender"]):
+        missing = []
+        for b in budgets:
+            row = g[(g["contender"] == name) & (g["budget_seconds"] == b)]
+            if row.empty:
+                missing.append(f"{format_duration(b)} (no run)")
+            elif not _ranked(row).shape[0]:
+                missing.append(f"{format_duration(b)} ({row.iloc[0]['status']})")
+        if missing:
+            out.append(f"{md_escape(name)}: no result at {', '.join(missing)}")
+    return out
+
+
 def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
              cache: fig.FigureCache, rel: str, gpus: int, cap: int,
-             prices: dict[str, float] | None, csv_rows: list[dict], refs: list
-             ) -> list[str]:
+             prices: dict[str, float] | None, csv_rows: list[dict], refs: list,
+             prefix: str, level: str = "###", protocol: str = "") -> list[str]:
     budgets = sorted(_ranked(g)["budget_seconds"].unique())
     by_budget = {b: g[g["budget_seconds"] == b] for b in budgets}
     leaders = {b: _leader(by_budget[b]) for b in budgets}
     names = list(dict.fromkeys(_ranked(g).sort_values("test_accuracy", ascending=False,
                                                       kind="stable")["contender"]))
     cell = {(r.contender, r.budget_seconds): r for r in _ranked(g).itertuples()}
-    prefix = f"budgets-{gpus}gpu" + (f"-cap{cap}" if cap else "") + "-"
+    status = {(r.contender, r.budget_seconds): r.status for r in g.itertuples()}
+    everyone = names + [n for n in dict.fromkeys(g["contender"]) if n not in names]
+    missing = _no_result(g, budgets)
     out: list[str] = []
 
     # accuracy against budget: a table and its figure
     header = ["Contender", *[format_duration(b) for b in budgets]]
     table_rows = []
-    for name in names:
+    for name in everyone:
         cells = []
         for b in budgets:
             r = cell.get((name, b))
             if r is None:
-                cells.append("–")
+                cells.append(md_escape(status.get((name, b), "no run")))
                 continue
             text = _fmt(r.test_accuracy) + ("" if math.isnan(r.test_accuracy_std)
                                             else f" ± {r.test_accuracy_std:.2f}")
@@ -217,9 +366,11 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
             cells.append(f"**{text}** ★" if lead is not None and lead["contender"] == name
                          else text)
         table_rows.append([md_escape(name), *cells])
-    out += ["### Accuracy against budget", "",
+    out += [f"{level} Accuracy against budget", "",
             md_table(header, table_rows, "l" + "r" * len(budgets)), "",
-            "★: the leader at that budget (test accuracy %).", ""]
+            "★: the leader at that budget (test accuracy %)."
+            + (" A status where a contender has no result: " + "; ".join(missing) + "."
+               if missing else ""), ""]
     series = {}
     for name in names:
         pts = [(b, cell[(name, b)].test_accuracy, cell[(name, b)].test_accuracy_std)
@@ -236,24 +387,27 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
             "leader of each budget.", ""]
 
     # crossovers
-    out += ["### Crossover budgets", ""]
+    out += [f"{level} Crossover budgets", ""]
     changes = []
     for lo, hi in itertools.pairwise(budgets):
         a, b = leaders[lo], leaders[hi]
         if a is None or b is None or a["contender"] == b["contender"]:
             continue
         old = by_budget[hi][by_budget[hi]["contender"] == a["contender"]]
-        if old.empty:
-            verdict = f"{md_escape(a['contender'])} has no result at {format_duration(hi)}"
+        if old.empty or math.isnan(float(old.iloc[0]["test_accuracy"])):
+            why = f" ({old.iloc[0]['status']})" if not old.empty else " (no run)"
+            verdict = (f"{md_escape(a['contender'])} has no result at {format_duration(hi)}"
+                       f"{md_escape(why)}, so the change is not tested")
         else:
             o = old.iloc[0]
-            tied = _tied(o)
+            distinct = _distinct(o)
             gap = float(b["test_accuracy"] - o["test_accuracy"])
             verdict = (f"at {format_duration(hi)} **{md_escape(b['contender'])}** leads "
                        f"{md_escape(a['contender'])} by {gap:+.2f} pts ({_p_text(o)}): "
-                       + ("**significant**" if tied is False else
-                          "not significant: within the noise" if tied else
-                          "no test was possible"))
+                       + ("**significant**" if distinct else
+                          "no test was possible" if distinct is None else
+                          "not significant: that budget's table cannot tell them apart"
+                          + (" (its two tests disagree)" if _split(o) else "")))
         changes.append(f"- Between {format_duration(lo)} and {format_duration(hi)} the lead "
                        f"passes from **{md_escape(a['contender'])}** to "
                        f"**{md_escape(b['contender'])}**; {verdict}.")
@@ -294,7 +448,7 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
             line += [format_duration(hit) if not math.isnan(hit) else "not reached",
                      _fmt(first, "{:.1f}")]
         tta_rows.append(line)
-    out += ["### Time to accuracy", "",
+    out += [f"{level} Time to accuracy", "",
             md_table(header, tta_rows, "l" + "rr" * len(goals)), "",
             "Budget: the smallest budget whose from-scratch runs reached the target on "
             "average (test accuracy). In-run s: the training seconds at which one run "
@@ -326,6 +480,7 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
                 ys.append(float(r.test_accuracy))
             csv_rows.append({
                 "dataset": dataset, "gpus": gpus, "max_train_per_class": cap,
+                "protocol": protocol,
                 "contender": name, "budget_seconds": b, "test_accuracy": r.test_accuracy,
                 "test_accuracy_std": r.test_accuracy_std, "rank": r.rank,
                 "leader": leaders[b] is not None and leaders[b]["contender"] == name,
@@ -335,7 +490,7 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
                    for label, _ in goals},
             })
     what = ("money per job" if money else "GPU-hours per job" if gpus else "CPU-hours per job")
-    out += ["### Cost", "", md_table(header, cost_rows, "llrrrr" + ("r" if money else "")),
+    out += [f"{level} Cost", "", md_table(header, cost_rows, "llrrrr" + ("r" if money else "")),
             "",
             "Per job (one fold of one seed): wall time of setup, training and evaluation; "
             "GPU-hours: the GPUs it was given for that long; CPU-hours: the cores it could "
@@ -353,29 +508,44 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
                 "both cost and accuracy.", ""]
 
     # recommendation
-    out += ["### Recommendation", "", *recommend(budgets, by_budget, leaders), ""]
+    out += [f"{level} Recommendation", "", *recommend(budgets, by_budget, leaders)]
+    out += [f"- Not in the recommendation: {line}." for line in missing] + [""]
     return out
 
 
+def _key(pick: tuple) -> tuple:
+    """A pick's identity: its contender, and the smaller budget it was carried from."""
+    b, choice, at, _, _ = pick
+    return choice["contender"], (at if at != b else None)
+
+
 def recommend(budgets: list[float], by_budget: dict, leaders: dict) -> list[str]:
-    """One sentence per budget range: what to train there."""
+    """One sentence per budget range: what to train there. Never a contender below the
+    best accuracy a smaller budget of the same runs reached: with more time one can
+    still train that one at its smaller budget."""
     picks = []
+    best = None  # (row, budget): the most accurate leader at a smaller budget
     for b in budgets:
         lead = leaders[b]
         if lead is None:
             continue
         ranked = _ranked(by_budget[b])
-        tied = [r for _, r in ranked.iloc[1:].iterrows() if _tied(r)]
+        tied = [r for _, r in ranked.iloc[1:].iterrows() if _distinct(r) is False]
         faster = [r for r in tied if not math.isnan(r["latency_p50_ms"])
                   and not math.isnan(lead["latency_p50_ms"])
                   and r["latency_p50_ms"] < lead["latency_p50_ms"]]
-        choice = min(faster, key=lambda r: r["latency_p50_ms"]) if faster else lead
-        picks.append((b, choice, lead, tied))
+        choice, at = (min(faster, key=lambda r: r["latency_p50_ms"]) if faster else lead), b
+        if best is not None and choice["test_accuracy"] < best[0]["test_accuracy"]:
+            choice, at = (lead, b) if lead["test_accuracy"] >= best[0]["test_accuracy"] \
+                else best
+        picks.append((b, choice, at, lead, tied))
+        if best is None or lead["test_accuracy"] > best[0]["test_accuracy"]:
+            best = (lead, b)
     lines = []
     i = 0
     while i < len(picks):
         j = i
-        while j + 1 < len(picks) and picks[j + 1][1]["contender"] == picks[i][1]["contender"]:
+        while j + 1 < len(picks) and _key(picks[j + 1]) == _key(picks[i]):
             j += 1
         start, end = picks[i][0], picks[j][0]
         nxt = picks[j + 1][0] if j + 1 < len(picks) else None
@@ -384,8 +554,17 @@ def recommend(budgets: list[float], by_budget: dict, leaders: dict) -> list[str]
         else:
             span = (f"With {format_duration(start)} or more (measured up to "
                     f"{format_duration(end)})")
-        _, choice, lead, tied = picks[j]
+        _, choice, at, lead, tied = picks[j]
         name = md_escape(choice["contender"])
+        if at != end:
+            lines.append(
+                f"- {span} of training per fold: train **{name}** with a budget of "
+                f"{format_duration(at)} ({choice['test_accuracy']:.2f} % there); the best "
+                f"run at {_budget_list([p[0] for p in picks[i:j + 1]])} reached less "
+                f"({md_escape(lead['contender'])}: {lead['test_accuracy']:.2f} % at "
+                f"{format_duration(end)}).")
+            i = j + 1
+            continue
         text = (f"- {span} of training per fold: train **{name}** "
                 f"({choice['test_accuracy']:.2f} % at {format_duration(end)}")
         if choice["contender"] != lead["contender"]:

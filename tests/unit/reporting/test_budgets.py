@@ -156,3 +156,84 @@ def test_each_budget_gets_the_test_its_own_runs_allow(tmp_path):
                  for b in tests}
     assert by_budget[5.0] == by_budget[15.0] == {"paired t-test over seeds"}
     assert by_budget[30.0] == {"corrected resampled t-test"}
+
+
+def _plain(name, budget, acc, fold=0, folds=1, seed=0, status=Status.OK):
+    job = Job("digits", name, fold, folds, seed, budget)
+    if status is not Status.OK:
+        return Result.for_job(job, status, "killed at the hard limit")
+    return Result.for_job(job, status, test_accuracy=acc, train_seconds=budget,
+                          latency_p50_ms=1.0, n_train=900, n_val=100, n_test=360)
+
+
+def test_budgets_run_with_other_protocols_are_named_and_not_compared(tmp_path):
+    """One --folds 3 run at 10 s, one --seeds 2 run at 5 s, the same contenders: the lead
+    changes between them, but the protocol changed too; the page says so, draws nothing."""
+    rows = []
+    for seed in range(2):
+        rows += [_plain("fast-cnn", 5.0, 0.95 + 0.01 * seed, seed=seed),
+                 _plain("big-model", 5.0, 0.80 + 0.01 * seed, seed=seed)]
+    for fold in range(3):
+        rows += [_plain("fast-cnn", 10.0, 0.90 + 0.01 * fold, fold=fold, folds=3),
+                 _plain("big-model", 10.0, 0.97 + 0.01 * fold, fold=fold, folds=3)]
+    out = tmp_path / "boards"
+    leaderboard.write(rows, out)
+    md = (out / "digits-budgets.md").read_text()
+    assert "passes from" not in md and "### Crossover budgets" not in md
+    assert "### Recommendation" not in md and "### Time to accuracy" not in md
+    assert "- 5s: 2 seeds of 2 contenders, 360 test images — not compared" in md
+    assert "- 10s: 3 folds of 2 contenders, 360 test images — not compared" in md
+    assert "These differ in folds or seeds, so" in md
+    # each budget still has its verdict, from its own table, at the top
+    top = md.split("Back to the leaderboard")[0]
+    assert "- **At 5s:** **fast-cnn** leads" in top and "- **At 10s:** **big-model** leads" in top
+
+
+def test_protocols_are_compared_within_themselves(tmp_path):
+    """Seeds at 5 s and 15 s, folds at 30 s: the two seeded budgets are compared, the
+    folded one is named apart, and no crossover reaches it."""
+    rows = _rows(tmp_path / "runs")
+    for fold in range(3):
+        rows += [_plain("fast-cnn", 30.0, 0.99, fold=fold, folds=3),
+                 _plain("big-model", 30.0, 0.5, fold=fold, folds=3),
+                 _plain("other", 30.0, 0.6, fold=fold, folds=3)]
+    out = tmp_path / "boards"
+    leaderboard.write(rows, out)
+    md = (out / "digits-budgets.md").read_text()
+    # the seeded rows predate the test-set size: it is not held against them
+    assert "- 30s: 3 folds of 3 contenders — not compared" in md
+    assert "### Compared: 5s, 15s (3 seeds of 2 contenders)" in md
+    assert "Between 5s and 15s the lead passes from **fast-cnn** to **big-model**" in md
+    assert "and 30s" not in md and "train **fast-cnn** with a budget of 30s" not in md
+
+
+def _pair(p_value, tied, p_test_set, tied_test_set):
+    return pd.Series({"p_value": p_value, "tied": tied, "p_test_set": p_test_set,
+                      "tied_test_set": tied_test_set})
+
+
+def test_a_change_is_significant_only_where_its_own_table_tells_the_pair_apart():
+    # the committed page's case: 0.132 '=' over runs, 0.016 on the test images
+    assert budgets._distinct(_pair(0.132, True, 0.016, False)) is False
+    assert budgets._distinct(_pair(0.001, False, 0.016, False)) is True
+    assert budgets._distinct(_pair(0.001, False, float("nan"), False)) is True
+    assert budgets._distinct(_pair(float("nan"), False, float("nan"), False)) is None
+
+
+def test_the_advice_never_falls_below_a_smaller_budget_and_names_what_is_missing(tmp_path):
+    rows = []
+    for seed in range(3):
+        rows += [_plain("fast-cnn", 5.0, 0.95 + 0.001 * seed, seed=seed),
+                 _plain("big-model", 5.0, 0.70 + 0.001 * seed, seed=seed),
+                 _plain("slow-net", 5.0, 0.60 + 0.001 * seed, seed=seed),
+                 _plain("fast-cnn", 15.0, 0.80 + 0.001 * seed, seed=seed),
+                 _plain("big-model", 15.0, 0.90 + 0.001 * seed, seed=seed),
+                 _plain("slow-net", 15.0, 0, seed=seed, status=Status.TIMEOUT)]
+    leaderboard.write(rows, tmp_path)
+    md = (tmp_path / "digits-budgets.md").read_text()
+    advice = md.split("### Recommendation")[1]
+    assert "train **big-model**" not in advice
+    assert ("- With 15s or more (measured up to 15s) of training per fold: train **fast-cnn** "
+            "with a budget of 5s (95.10 % there)") in advice
+    assert "Not in the recommendation: slow-net: no result at 15s (timeout)." in advice
+    assert "| slow-net | 60.10 ± 0.10 | timeout |" in md
