@@ -91,6 +91,12 @@ def _distinct(row: pd.Series) -> bool | None:
     return all(verdicts) if verdicts else None
 
 
+def _tied_by_all(row: pd.Series) -> bool:
+    """Whether every test the table shows for the pair finds them not distinguishable:
+    the advice swaps the leader for a faster contender only then."""
+    return _distinct(row) is False and not _split(row)
+
+
 def _split(row: pd.Series) -> bool:
     """Whether the two tests of a row disagree."""
     verdicts = {not bool(row[t]) for p, t in (("p_value", "tied"), ("p_test_set",
@@ -530,7 +536,7 @@ def recommend(budgets: list[float], by_budget: dict, leaders: dict) -> list[str]
         if lead is None:
             continue
         ranked = _ranked(by_budget[b])
-        tied = [r for _, r in ranked.iloc[1:].iterrows() if _distinct(r) is False]
+        tied = [r for _, r in ranked.iloc[1:].iterrows() if _tied_by_all(r)]
         faster = [r for r in tied if not math.isnan(r["latency_p50_ms"])
                   and not math.isnan(lead["latency_p50_ms"])
                   and r["latency_p50_ms"] < lead["latency_p50_ms"]]
@@ -573,7 +579,7 @@ def recommend(budgets: list[float], by_budget: dict, leaders: dict) -> list[str]
                      f"{lead['latency_p50_ms']:.2f} ms per image")
         elif tied:
             text += ("; " + ", ".join(md_escape(r["contender"]) for r in tied)
-                     + " cannot be told from it: more runs (`--seeds 3`) would decide")
+                     + " cannot be told from it: more seeds (`--seeds`) would decide")
         lines.append(text + ").")
         i = j + 1
     return lines

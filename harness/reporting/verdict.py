@@ -84,15 +84,19 @@ def verdict(group, markdown: bool = True) -> str:
             words.append("Not tested against it (too few runs): " + ", ".join(
                 plain(r.contender) for r in untested) + ".")
         group_best = [lead, *tied]
+        cheaper: dict[str, list[str]] = {}
         for column, what in (("train_seconds", "trains"), ("latency_p50_ms", "predicts")):
             fastest = min(group_best, key=lambda r: _num(getattr(r, column)) if not math.isnan(
                 _num(getattr(r, column))) else math.inf)
             mine, theirs = _num(getattr(lead, column)), _num(getattr(fastest, column))
             if fastest is not lead and theirs > 0 and mine / theirs >= CHEAPER:
                 unit = "s" if column == "train_seconds" else "ms an image"
-                words.append(f"{name(fastest.contender)}, as accurate by the tests, {what} "
-                             f"{mine / theirs:.0f}× faster ({theirs:.3g} {unit} against "
-                             f"{mine:.3g}).")
+                cheaper.setdefault(fastest.contender, []).append(
+                    f"{what} {mine / theirs:.0f}× faster ({theirs:.3g} {unit} against "
+                    f"{mine:.3g})")
+        for contender, clauses in cheaper.items():
+            words.append(f"{name(contender)}, which the tests cannot tell from it, "
+                         f"{' and '.join(clauses)}.")
     if left_out:
         words.append("Did not run: " + "; ".join(
             plain(f"{r.contender} ({r.status}: {short_reason(r.message)})" if r.message

@@ -33,9 +33,22 @@ def test_leader_tie_cheaper_choice_and_the_command_that_settles_it():
     assert text.startswith("**keras-fastnet** leads with 98.40 % ± 0.30 (2 runs).")
     assert "Not distinguishable from it: **sklearn-svc** (98.10 %)." in text
     assert "sklearn-logreg" not in text.split("Did not run")[0].split("Not distinguishable")[1]
-    assert "**sklearn-svc**, as accurate by the tests, trains 150× faster" in text
+    assert ("**sklearn-svc**, which the tests cannot tell from it, trains 150× faster (0.2 s "
+            "against 30).") in text
     assert "Did not run: automm-medium (skipped: no weights offline)." in text
     assert text.endswith("To settle it: `harness run --dataset digits --budget 30s --seeds 3`.")
+
+
+def test_a_tied_contender_faster_both_ways_is_one_sentence():
+    table = _table([
+        {"rank": 1, "contender": "keras-deep", "test_accuracy": 99.3, "ok_runs": 3,
+         "latency_p50_ms": 20.0},
+        {"rank": 2, "contender": "sklearn-logreg", "test_accuracy": 98.0, "ok_runs": 3,
+         "tied": True, "p_value": 0.2, "train_seconds": 0.1, "latency_p50_ms": 0.1},
+    ])
+    assert ("sklearn-logreg, which the tests cannot tell from it, trains 300× faster (0.1 s "
+            "against 30) and predicts 200× faster (0.1 ms an image against 20).") \
+        in verdict(table, markdown=False)
 
 
 def test_a_clear_winner_needs_nothing_settled():
