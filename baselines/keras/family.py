@@ -28,7 +28,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 #: the Keras 3 backends a Keras contender can train on, in the order of preference
 #: when none is asked for, on the CPU (measured on a 2-core CPU: keras-cnn6 trains at
-#: 476 images/s on TensorFlow, 280 on PyTorch, 222 on JAX; see the README) and on GPUs
+#: 476 images/s on TensorFlow, 280 on PyTorch, 222 on JAX; see docs/contenders.md) and on GPUs
 #: (where the ``gpu`` extra brings CUDA for JAX and torch, not for TensorFlow)
 BACKENDS = ("tensorflow", "jax", "torch")
 GPU_BACKENDS = ("jax", "torch", "tensorflow")

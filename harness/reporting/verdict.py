@@ -70,15 +70,18 @@ def verdict(group, markdown: bool = True) -> str:
         words = [f"{name(lead.contender)} leads with {_pct(lead.test_accuracy)}{spread} "
                  f"({runs} run{'s' if runs > 1 else ''})."]
         others = ranked[1:]
-        tied = [r for r in others if bool(getattr(r, "tied", False))
-                or bool(getattr(r, "tied_test_set", False))]
-        untested = [r for r in others if r not in tied
-                    and math.isnan(_num(getattr(r, "p_value", math.nan)))
-                    and math.isnan(_num(getattr(r, "p_test_set", math.nan)))]
+        verdicts = {r.contender: _tests(r) for r in others}
+        tied = [r for r in others if verdicts[r.contender] and all(verdicts[r.contender])]
+        split = [r for r in others if len(set(verdicts[r.contender])) == 2]
+        untested = [r for r in others if not verdicts[r.contender]]
         if tied:
             words.append("Not distinguishable from it: " + ", ".join(
                 f"{name(r.contender)} ({_pct(r.test_accuracy)})" for r in tied) + ".")
-        elif others and len(untested) < len(others):
+        if split:
+            words.append("The tests disagree on " + ", ".join(
+                f"{name(r.contender)} ({_pct(r.test_accuracy)})" for r in split)
+                + ": tied over the runs or over the test images, not both.")
+        if not tied and not split and others and len(untested) < len(others):
             words.append("Every other contender is behind it by the tests.")
         if untested:
             words.append("Not tested against it (too few runs): " + ", ".join(
@@ -109,11 +112,21 @@ def verdict(group, markdown: bool = True) -> str:
     return " ".join(words)
 
 
+def _tests(row) -> list[bool]:
+    """Whether each test done on ``row`` against the leader found them tied: over the
+    runs (folds or seeds) and over the test images, where each was done."""
+    done = []
+    if not math.isnan(_num(getattr(row, "p_value", math.nan))):
+        done.append(bool(getattr(row, "tied", False)))
+    if not math.isnan(_num(getattr(row, "p_test_set", math.nan))):
+        done.append(bool(getattr(row, "tied_test_set", False)))
+    return done
+
+
 def _settle(rows, ranked, left_out) -> str:
     """The one command that would settle what the table leaves open ('' if nothing)."""
     if len(ranked) > 1:
-        tied = any(bool(getattr(r, "tied", False)) or bool(getattr(r, "tied_test_set", False))
-                   for r in ranked[1:])
+        tied = any(any(_tests(r)) for r in ranked[1:])
         runs = min(int(_num(r.ok_runs) or 1) for r in ranked)
         tested = any(not math.isnan(_num(getattr(r, "p_test_set", math.nan)))
                      for r in ranked[1:])
@@ -121,5 +134,6 @@ def _settle(rows, ranked, left_out) -> str:
             return ("harness run --dataset {dataset} --budget {budget} "
                     f"--seeds {SEEDS_TO_SETTLE}")
     if any("weights" in str(r.message).lower() for r in left_out):
-        return "harness contenders --weights-dir DIR"
+        # the skipped rows' messages name each file and where it goes
+        return "harness run --dataset {dataset} --budget {budget} --weights-dir DIR"
     return ""

@@ -43,6 +43,17 @@ def test_a_run_keeps_its_leader_and_the_export_classifies_like_the_job(tmp_path)
     assert label == expected, (ran.stdout, expected)
     assert abs(float(share.rstrip("%)")) - 100 * kept["proba"][0].max()) < 0.1, ran.stdout
 
+    # the page is the same whichever folder `harness leaderboard` runs from
+    pages = []
+    for cwd in (checkout, elsewhere):
+        board = tmp_path / f"board-{cwd.name}"
+        done = run_cli(["leaderboard", "--store", store, "--leaderboard-dir", str(board)], cwd)
+        assert done.returncode == 0, done.stderr
+        pages.append(((board / "digits.md").read_text(),
+                      sorted(p.relative_to(board).as_posix() for p in board.rglob("*.png"))))
+    assert pages[0] == pages[1]
+    assert any("confusion" in p for p in pages[0][1]), pages[0][1]  # drawn from job folders
+
     again = run_cli(["export-model", "digits", str(target), "--store", store], elsewhere)
     assert again.returncode == 1 and "not empty" in again.stderr  # nothing overwritten
     leader = json.loads((target / "model.json").read_text())["contender"]

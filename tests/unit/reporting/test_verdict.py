@@ -71,3 +71,14 @@ def test_nothing_finished_is_said_and_reasons_stay_short():
     long = short_reason("a very long reason that goes on and on beyond the cell width")
     assert long.endswith("…") and len(long) <= 33 and " " + long[:-1].split()[-1] in \
         " a very long reason that goes on and on"
+
+
+def test_a_pair_the_two_tests_judge_differently_is_not_called_tied():
+    table = _table([
+        {"rank": 1, "contender": "a", "test_accuracy": 99.1, "ok_runs": 3},
+        {"rank": 2, "contender": "b", "test_accuracy": 96.7, "ok_runs": 3, "p_value": 0.06,
+         "tied": True, "p_test_set": 0.04, "tied_test_set": False, "train_seconds": 0.1},
+    ])
+    text = verdict(table, markdown=False)
+    assert "Not distinguishable" not in text and "cannot tell" not in text, text
+    assert "The tests disagree on b (96.70 %)" in text
