@@ -21,8 +21,8 @@ from baselines.automm.budget import (
     timer_callback,
 )
 from baselines.automm.images import frame, rgb
-from baselines.automm.weights import CHECKPOINT_FILES, locate_weights
-from harness.contenders import Contender, Family, FitReport, Probe, register
+from baselines.automm.weights import CHECKPOINT_FILES, backbone_file, locate_weights
+from harness.contenders import Contender, Family, FitReport, Probe, WeightsFile, register
 from harness.core.budget import Budget
 from harness.core.context import JobContext
 from harness.data import Split
@@ -136,6 +136,11 @@ class AutoMM(Contender):
         return "missing", (f"{backbone} not on disk, and {context.why_offline}: put a "
                            f"timm checkpoint folder ({' + '.join(CHECKPOINT_FILES)}) at "
                            f"<weights-dir>/{backbone} (or fill the Hugging Face hub cache)")
+
+    @classmethod
+    def weights_files(cls, context: JobContext) -> list[WeightsFile]:
+        backbone = BACKBONES[cls.preset][0 if context.gpus else 1]
+        return [backbone_file(cls.name, backbone, context)]
 
     def prepare(self, train: Split, val: Split, context: JobContext) -> None:
         """Imports, weights and the PNG files: setup, before the training clock starts."""

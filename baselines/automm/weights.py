@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.contenders import ContenderUnavailable
+from harness.contenders import ContenderUnavailable, WeightsFile
 from harness.core.context import JobContext
+from harness.core.errors import HarnessError
 
 CHECKPOINT_FILES = ("pytorch_model.bin", "config.json")
 
@@ -24,6 +25,63 @@ def _hub_files(backbone: str) -> tuple[str | None, tuple[str, ...]]:
     except RuntimeError:  # a tag timm does not know
         return None, ()
     return (cfg.hf_hub_id if cfg else None), ("model.safetensors", "pytorch_model.bin")
+
+
+def backbone_file(contender: str, backbone: str, context: JobContext) -> WeightsFile:
+    """The backbone's weights as ``harness weights`` shows and fetches them: the
+    checkpoint folder in ``--weights-dir`` (written by :func:`save_backbone`), else the
+    Hugging Face hub cache (filled by the hub's own download)."""
+    import os
+
+    root = context.weights_dir
+    folder = Path(root).expanduser() / backbone if root else None
+    on_disk = folder is not None and all((folder / f).is_file() for f in CHECKPOINT_FILES)
+    repo = _hub_repo(backbone)
+    url = f"https://huggingface.co/{repo}" if repo else f"timm's {backbone}"
+    cached = False
+    if not on_disk and repo:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = any(isinstance(try_to_load_from_cache(repo, f), str)
+                     for f in ("model.safetensors", "pytorch_model.bin"))
+    if folder is None:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        target = Path(HF_HUB_CACHE) / f"models--{(repo or backbone).replace('/', '--')}"
+    else:
+        target = folder
+
+    def fetch(mirror: str | None = None) -> Path:
+        if mirror:  # the hub's own switch for another endpoint
+            os.environ["HF_ENDPOINT"] = mirror.rstrip("/")
+        try:
+            if folder is not None:
+                return save_backbone(backbone, folder.parent)
+            from huggingface_hub import hf_hub_download
+
+            last: Exception | None = None
+            for name in ("model.safetensors", "pytorch_model.bin"):
+                try:
+                    hf_hub_download(repo, name)
+                    return target
+                except Exception as exc:  # not in the repository, or no network
+                    last = exc
+            raise last or ValueError("timm knows no repository for it")
+        except Exception as exc:
+            why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise HarnessError(f"cannot fetch {backbone} from {url}: {why}") from None
+
+    if folder is None:
+        note = ("the Hugging Face hub's cache; for a machine with no network, fetch with "
+                "--weights-dir on one that has it and pass that folder as --weights-dir")
+    else:
+        note = ("a checkpoint folder (" + " + ".join(CHECKPOINT_FILES) + ") that `harness "
+                "weights fetch --weights-dir` writes from that repository: copy it here")
+    return WeightsFile(contender, f"{backbone}/", url, target, on_disk or cached, fetch, note)
+
+
+def _hub_repo(backbone: str) -> str | None:
+    return _hub_files(backbone)[0]
 
 
 def locate_weights(backbone: str, context: JobContext) -> str:
@@ -56,8 +114,8 @@ def locate_weights(backbone: str, context: JobContext) -> str:
     raise ContenderUnavailable(
         f"pretrained weights for backbone {backbone} not found and {why}: put a timm "
         f"checkpoint folder ({' + '.join(CHECKPOINT_FILES)}) at {target} and pass "
-        "--weights-dir (baselines.automm.save_backbone writes one on a machine with "
-        "network), or fill the Hugging Face hub cache"
+        "--weights-dir (`harness weights fetch --weights-dir DIR` writes one on a machine "
+        "with network), or fill the Hugging Face hub cache (`harness weights fetch`)"
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from baselines import keras as kc
-from harness.contenders import ContenderUnavailable, FitReport, register
+from harness.contenders import ContenderUnavailable, FitReport, WeightsFile, register
 from harness.core.budget import Budget
 from harness.core.context import JobContext
 from harness.data import Split
@@ -91,10 +91,16 @@ BACKBONES: dict[str, Backbone] = {
 
 def keras_cache() -> Path:
     """Where Keras keeps downloaded weights (``get_file(..., cache_subdir="models")``),
-    as Keras itself resolves it (``KERAS_HOME``, else ``~/.keras``)."""
-    from keras.src.backend.config import keras_home
+    resolved as Keras resolves it (``KERAS_HOME``, else ``~/.keras``, else
+    ``/tmp/.keras`` where the home folder is not writable) without importing Keras:
+    its backend's start would cost seconds, and clash with torch in one process."""
+    import os
 
-    return Path(keras_home()) / "models"
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    return Path(home) / "models"
 
 
 def _home_relative(path: Path) -> str:
@@ -122,9 +128,17 @@ def find_weights(backbone: Backbone, size: int | None, context: JobContext) -> P
         except Exception as exc:
             why = f"download failed: {str(exc).splitlines()[0][:120]}"
     raise ContenderUnavailable(  # the fix first: tables cut long messages short
-        f"pretrained weights {name} not found: fetch {url} and put it in --weights-dir "
-        f"or {_home_relative(keras_cache())} under that name; {why}"
+        f"pretrained weights {name} not found: `harness weights fetch` downloads it, or "
+        f"fetch {url} and put it in --weights-dir or {_home_relative(keras_cache())} under "
+        f"that name; {why}"
     )
+
+
+def _hdf5(path: Path) -> None:
+    """Keras' weights files are HDF5: a page of HTML or a cut file is not."""
+    with open(path, "rb") as fh:
+        if fh.read(8) != b"\x89HDF\r\n\x1a\n":
+            raise ValueError("not an HDF5 file (a proxy's page, or the wrong URL)")
 
 
 def build_backbone(keras, backbone: Backbone, size: int | None, weights: Path | None):
@@ -215,6 +229,24 @@ class KerasTransfer(kc.KerasContender):
             return "downloadable", f"{name} from {url} into {keras_cache()} on first use"
         return "missing", (f"{name} not on disk, and {context.why_offline}: fetch {url} "
                            f"and put it in --weights-dir or {keras_cache()}")
+
+    @classmethod
+    def weights_files(cls, context: JobContext) -> list[WeightsFile]:
+        name, url = BACKBONES[cls.defaults["backbone"]].weights_file(cls.defaults["input_size"])
+        places = [p for p in (context.weights_dir,) if p] + [keras_cache()]
+        found = next((place / name for place in places if (place / name).is_file()), None)
+        target = found or places[0] / name
+
+        def fetch(mirror: str | None = None) -> Path:
+            from harness.data.download import download
+
+            from urllib.parse import urlsplit
+
+            # a mirror keeps the files' paths: MIRROR/tensorflow/keras-applications/...
+            source = mirror.rstrip("/") + urlsplit(url).path if mirror else url
+            return download(source, target, check=_hdf5)
+
+        return [WeightsFile(cls.name, name, url, target, found is not None, fetch)]
 
     def prepare(self, train: Split, val: Split, context: JobContext) -> None:
         """Setup, not training: find the file (or skip), build the backbone and load it."""

@@ -223,6 +223,41 @@ def export(file, fmt, store, dataset) -> None:
     export_command(store, file, fmt, dataset)
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder holding pretrained weights files, as `harness run` would get.")
+@click.pass_context
+def weights(ctx, weights_dir) -> None:
+    """The pretrained weights the contenders need: which are here, which are missing.
+
+    \b
+    harness weights                          what is here and what is missing
+    harness weights fetch @default           download what the default lineup needs
+    harness weights fetch @default --print   each file's URL and where it goes
+    """
+    if ctx.invoked_subcommand is None:
+        from harness.cli.weights import weights_command
+
+        weights_command(weights_dir)
+
+
+@weights.command("fetch")
+@click.argument("contenders", required=False)
+@click.option("--weights-dir", type=click.Path(path_type=Path), default=None,
+              help="Download into this folder (then pass it to `harness run`); default: "
+                   "Keras' cache and the Hugging Face hub cache, which runs read anyway.")
+@click.option("--print", "print_only", is_flag=True,
+              help="Download nothing: list each file's URL and the path it goes to.")
+@click.option("--mirror", default=None,
+              help="Another base URL serving the same files (a team's mirror).")
+def weights_fetch(contenders, weights_dir, print_only, mirror) -> None:
+    """Download the pretrained weights of CONTENDERS (names, wildcards, @lineups;
+    default @default) where `harness run` finds them, with progress, each checked."""
+    from harness.cli.weights import fetch_command
+
+    fetch_command(contenders, weights_dir, print_only, mirror)
+
+
 @cli.command("export-model")
 @click.argument("dataset")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))

@@ -1,6 +1,7 @@
 """The contenders layer: the contract, the registry, the families.
 
-- ``contract``: ``Contender`` (the methods the harness calls), ``FitReport``, ``Epoch``
+- ``contract``: ``Contender`` (the methods the harness calls), ``FitReport``, ``Epoch``,
+  ``WeightsFile`` (a pretrained file a contender needs, for ``harness weights``)
 - ``family``: ``Family`` (a framework's extra, modules, doctor probes, out-of-memory
   test and GPU peak), declared by the contenders that use it
 - ``registry``: ``register``, ``list_contenders`` (wildcards), ``create``, plugins,
@@ -12,7 +13,7 @@ Contenders themselves live in ``baselines/`` (or a plugin) and import from here.
 Imports only :mod:`harness.core` and :mod:`harness.data`.
 """
 
-from harness.contenders.contract import Contender, Epoch, FitReport
+from harness.contenders.contract import Contender, Epoch, FitReport, WeightsFile
 from harness.contenders.family import Family, Probe, families, is_out_of_memory
 from harness.contenders.registry import (
     create,
@@ -26,7 +27,7 @@ from harness.contenders.registry import (
 from harness.core.errors import ContenderUnavailable
 
 __all__ = [
-    "Contender", "ContenderUnavailable", "Epoch", "Family", "FitReport", "Probe", "create",
-    "families", "family_of", "get", "is_out_of_memory",
+    "Contender", "ContenderUnavailable", "Epoch", "Family", "FitReport", "Probe",
+    "WeightsFile", "create", "families", "family_of", "get", "is_out_of_memory",
     "list_contenders", "load_plugins", "parse_param", "register",
 ]

@@ -26,6 +26,8 @@ from harness.contenders.family import CORE, Family
 from harness.core.errors import Diverged, HarnessError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from harness.core.budget import Budget
@@ -155,6 +157,12 @@ class Contender:
             "missing", "the contender does not say where its weights are")
 
     @classmethod
+    def weights_files(cls, context: JobContext) -> list[WeightsFile]:
+        """For a pretrained contender: each file (or folder) of weights it needs, where
+        it comes from and where the run looks for it (``harness weights``)."""
+        return []
+
+    @classmethod
     def unavailable(cls) -> str | None:
         """Why this contender cannot run here, with the fix; ``None`` when it can."""
         missing = cls.framework.missing(cls.requires)
@@ -163,6 +171,25 @@ class Contender:
         extra = cls.framework.extra
         fix = f"pip install 'harness[{extra}]'" if extra else f"pip install {missing[0]}"
         return f"{', '.join(missing)} not installed: {fix}"
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One pretrained weights file (or checkpoint folder) a contender needs.
+
+    ``target`` is where a run looks for it (``--weights-dir`` or the library's cache);
+    ``present`` whether it is there; ``fetch`` downloads it there (``mirror``: another
+    base URL for the same files) and returns its path; ``note`` says what ``url`` is
+    where it is not the file itself (a checkpoint built from a repository).
+    """
+
+    contender: str
+    name: str
+    url: str
+    target: Path
+    present: bool
+    fetch: Callable[[str | None], Path] = field(repr=False, compare=False)
+    note: str = ""
 
 
 def check_proba(proba: np.ndarray, n: int, num_classes: int) -> np.ndarray:

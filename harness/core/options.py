@@ -262,7 +262,8 @@ OPTIONS: tuple[Option, ...] = (
            "path", None, suite="data_dir"),
     Option("weights_dir", "--weights-dir", "Folder holding pretrained weights files.",
            "path", None, suite="weights_dir"),
-    Option("keep_models", "--keep-models", "Keep each fitted model in its job folder.",
+    Option("keep_models", "--keep-models", "Keep every fitted model in its job folder "
+           "(without it, each table's leader only: `harness export-model`).",
            "flag", False, suite="keep_models"),
     Option("rerun", "--rerun", "Run jobs again even when the store has them.", "flag", False,
            scope="cli", override=True),

@@ -279,12 +279,6 @@ def read_result(jobdir: Path, job: Job | None = None) -> Result | None:
     return replace(base, **{k: v for k, v in row.items() if k in known})
 
 
-def env_flag(*names: str) -> bool:
-    """Whether any of the environment variables ``names`` is set to a true value."""
-    return any(os.environ.get(n, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-               for n in names)
-
-
 def job_context(config: RunConfig, job: Job, jobdir: Path, gpu_ids: list[str]) -> JobContext:
     """The job's whole configuration, resolved here once: what the worker hands on."""
     from harness.core.network import offline_reason

@@ -72,3 +72,18 @@ def test_fastnet_is_narrow_on_cpus_for_short_budgets_and_wide_otherwise():
     assert fastnet_widths(4 * WIDE_FROM_SECONDS, gpus=0, pixels=64 * 64) == WIDE
     assert fastnet_widths(WIDE_FROM_SECONDS / 4, gpus=0, pixels=16 * 16) == WIDE
     assert [w // 2 for w in WIDE] == list(NARROW)
+
+
+@pytest.mark.parametrize("name", ["keras-shallow", "sklearn-logreg", "sklearn-svc"])
+def test_a_saved_model_restores_to_the_same_probabilities(name, tmp_path):
+    # what `harness export-model` and its classify.py rely on
+    from harness.contenders.testing import synthetic_split
+
+    train, val = synthetic_split(12, classes=3, seed=0), synthetic_split(4, classes=3, seed=1)
+    fitted = create(name, seed=0)
+    fitted.fit(train, val, Budget(2.0), JobContext(job_dir=tmp_path))
+    fitted.save(tmp_path / "model")
+    again = create(name, seed=0)
+    again.restore(tmp_path / "model", 3, {"test_time_flip": getattr(fitted, "tta", False)})
+    np.testing.assert_allclose(again.predict_proba(val.images), fitted.predict_proba(val.images),
+                               atol=1e-5)
