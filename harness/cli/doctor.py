@@ -173,7 +173,10 @@ def doctor_command() -> int:
     from rich.markup import escape
 
     console = Console(highlight=False)
-    checks = run_checks()
+    # each framework is imported in a process of its own: a minute on a small machine
+    with Console(stderr=True).status("checking the frameworks, GPUs, disk and weights "
+                                     "(about a minute)…"):
+        checks = run_checks()
     for c in checks:
         line = f"{_MARK[c.level]} {escape(c.name)}: {escape(c.detail)}"
         if c.fix and c.level != OK:
