@@ -238,9 +238,9 @@ class KerasTransfer(kc.KerasContender):
         target = found or places[0] / name
 
         def fetch(mirror: str | None = None) -> Path:
-            from harness.data.download import download
-
             from urllib.parse import urlsplit
+
+            from harness.data.download import download
 
             # a mirror keeps the files' paths: MIRROR/tensorflow/keras-applications/...
             source = mirror.rstrip("/") + urlsplit(url).path if mirror else url

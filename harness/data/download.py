@@ -12,7 +12,7 @@ import hashlib
 import http.client
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness.core.errors import HarnessError
@@ -61,28 +61,36 @@ class _Mismatch(Exception):
     pass
 
 
+def _stream(url: str, part: Path, name: str, size: int | None = None,
+            each: Callable[[bytes], object] | None = None) -> None:
+    """``url`` into ``part`` with progress, ``each(chunk)`` on every chunk; raises
+    ``OSError`` (network, a cut connection) or ``http.client.HTTPException``."""
+    request = urllib.request.Request(url, headers={"User-Agent": "harness"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response, \
+            open(part, "wb") as out:
+        # said only once connected: offline, the one error line is all there is
+        print(f"harness: downloading {name} from {url}", file=sys.stderr, flush=True)
+        length = response.headers.get("Content-Length")
+        promised = int(length) if length and length.isdigit() else None
+        received = 0
+        with _progress(name, promised or size) as advance:
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                if each is not None:
+                    each(chunk)
+                received += len(chunk)
+                advance(len(chunk))
+        if promised is not None and received != promised:
+            # read(n) returns short rather than raising when the server hangs up
+            raise ConnectionError(f"connection cut after {received} of {promised} bytes")
+
+
 def _download_one(url: str, remote: RemoteFile, dest: Path) -> None:
     """``url`` to ``dest`` through ``dest.part``; raises ``OSError`` (network) or _Mismatch."""
     part = dest.with_name(dest.name + ".part")
     digest = hashlib.new(remote.algorithm)
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "harness"})
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response, \
-                open(part, "wb") as out:
-            # said only once connected: offline, the one error line is all there is
-            print(f"harness: downloading {remote.name} from {url}", file=sys.stderr, flush=True)
-            length = response.headers.get("Content-Length")
-            promised = int(length) if length and length.isdigit() else None
-            received = 0
-            with _progress(remote.name, promised or remote.size) as advance:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    advance(len(chunk))
-            if promised is not None and received != promised:
-                # read(n) returns short rather than raising when the server hangs up
-                raise ConnectionError(f"connection cut after {received} of {promised} bytes")
+        _stream(url, part, remote.name, remote.size, digest.update)
         if digest.hexdigest() != remote.digest:
             raise _Mismatch(f"{remote.algorithm} {digest.hexdigest()}, expected {remote.digest}")
         part.replace(dest)
@@ -156,27 +164,14 @@ def fetch(files: tuple[RemoteFile, ...], target: Path, search: tuple[Path, ...] 
 
 
 
-def download(url: str, dest: Path, check=None) -> Path:
+def download(url: str, dest: Path, check: Callable[[Path], object] | None = None) -> Path:
     """``url`` to ``dest`` through ``dest.part``, with progress; ``check(path)`` (raising
     ``ValueError``) judges the whole file before it takes its name. For files whose
     checksum nobody published (pretrained weights): complete, and of the right kind."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "harness"})
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response, \
-                open(part, "wb") as out:
-            print(f"harness: downloading {dest.name} from {url}", file=sys.stderr, flush=True)
-            length = response.headers.get("Content-Length")
-            promised = int(length) if length and length.isdigit() else None
-            received = 0
-            with _progress(dest.name, promised) as advance:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    received += len(chunk)
-                    advance(len(chunk))
-            if promised is not None and received != promised:
-                raise ConnectionError(f"connection cut after {received} of {promised} bytes")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _stream(url, part, dest.name)
         if check is not None:
             check(part)
         part.replace(dest)
@@ -184,5 +179,6 @@ def download(url: str, dest: Path, check=None) -> Path:
         raise HarnessError(f"cannot download {dest.name} from {url}: "
                            f"{getattr(exc, 'reason', None) or exc}") from None
     finally:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (a folder that could not be made has none)
+            part.unlink(missing_ok=True)
     return dest

@@ -61,3 +61,11 @@ def test_a_page_that_is_not_weights_is_refused_and_nothing_is_kept(tmp_path):
     last = done.stderr.strip().splitlines()[-1]  # after the line saying what it downloads
     assert last.startswith("harness: error:") and "not an HDF5 file" in last, done.stderr
     assert not any(weights.iterdir())
+
+
+def test_a_weights_dir_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    done = run_cli(["weights", "fetch", "mobilenetv2-frozen", "--weights-dir",
+                    str(tmp_path / "file" / "w")], tmp_path, HARNESS_OFFLINE="1")
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "Not a directory" in done.stderr
