@@ -221,13 +221,12 @@ class KerasTransfer(kc.KerasContender):
 
     @classmethod
     def weights_status(cls, context: JobContext) -> tuple[str, str]:
-        name, url = BACKBONES[cls.defaults["backbone"]].weights_file(cls.defaults["input_size"])
-        for place in [p for p in (context.weights_dir,) if p] + [keras_cache()]:
-            if (place / name).is_file():
-                return "on disk", str(place / name)
+        (f,) = cls.weights_files(context)
+        if f.present:
+            return "on disk", str(f.target)
         if not context.offline:
-            return "downloadable", f"{name} from {url} into {keras_cache()} on first use"
-        return "missing", (f"{name} not on disk, and {context.why_offline}: fetch {url} "
+            return "downloadable", f"{f.name} from {f.url} into {keras_cache()} on first use"
+        return "missing", (f"{f.name} not on disk, and {context.why_offline}: fetch {f.url} "
                            f"and put it in --weights-dir or {keras_cache()}")
 
     @classmethod
