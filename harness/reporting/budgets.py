@@ -591,6 +591,8 @@ def recommend(budgets: list[float], by_budget: dict, leaders: dict) -> list[str]
 def standings(table: pd.DataFrame) -> list[str]:
     """Win rate and average rank of each contender across the datasets, per budget and
     GPU count (``table``: :func:`harness.reporting.leaderboard.rank` of every dataset)."""
+    if "rank" not in table:  # no row at all yet: another runner holds every job
+        return []
     ranked = table[table["rank"].notna()]
     if ranked.empty:
         return []

@@ -16,7 +16,7 @@ from harness.core.errors import HarnessError
 from harness.core.jobs import Job, Result, Status
 from harness.execution.suite import load_suite
 from harness.reporting.regressions import find_regressions, noise_threshold
-from harness.store import Store
+from harness.store import Store, new_owner
 from tests.conftest import ROOT, harness_env, run_cli, store_rows
 
 QUICK = """\
@@ -162,6 +162,22 @@ def test_suite_twice_runs_nothing_the_second_time(tmp_path):
     assert store_rows(tmp_path / "results/harness.sqlite") == rows
     plan = run_cli(["suite", "plan", "suite.yml", "--rerun"], tmp_path)
     assert plan.returncode == 0 and "0 already done, 2 to run" in plan.stdout
+
+
+def test_a_suite_whose_every_job_another_runner_holds_reports_and_exits_0(tmp_path):
+    # two runners on one store: the second may find every job claimed and no row in yet
+    _write(tmp_path, QUICK)
+    store = Store(f"sqlite:///{tmp_path}/results/harness.sqlite")
+    job = Job(dataset="digits", contender="test-quick", fold=0, folds=1, seed=0,
+              budget_seconds=20.0, gpus=0, max_train_per_class=10)
+    assert store.claim(job.key, new_owner())
+    store.close()
+
+    done = run_cli(["suite", "run", "suite.yml"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "another runner is running it" in done.stdout + done.stderr
+    assert store_rows(tmp_path / "results/harness.sqlite") == []
+    assert (tmp_path / "leaderboards/suite-quick.md").exists()
 
 
 def test_killed_suite_finishes_on_restart_with_each_job_once(tmp_path):
