@@ -94,6 +94,7 @@ def rank(results: list[Result]) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
+    from harness.reporting import report
     from harness.scoring.metrics import ECE_BINS
 
     frame = raw_frame(results)
@@ -121,7 +122,7 @@ def rank(results: list[Result]) -> pd.DataFrame:
             "test_top5_accuracy": mean("test_top5_accuracy") * 100,
             "test_macro_f1": mean("test_macro_f1"),
             "test_log_loss": mean("test_log_loss"),
-            ece_column(): mean("test_ece", ok[ok["test_ece_bins"] == ECE_BINS]),
+            report.ece_column(): mean("test_ece", ok[ok["test_ece_bins"] == ECE_BINS]),
             **_worst_class(ok),
             "train_seconds": mean("train_seconds"),
             "budget_used_pct": mean("train_seconds") / float(keys[1]) * 100,
@@ -164,13 +165,6 @@ def rank(results: list[Result]) -> pd.DataFrame:
     return annotate(table, frame, GROUP, predictions=test_predictions)
 
 
-def ece_column() -> str:
-    """The table's calibration column, named with its bin count: ``test_ece_15bins``."""
-    from harness.scoring.metrics import ECE_BINS
-
-    return f"test_ece_{ECE_BINS}bins"
-
-
 def _worst_class(ok: pd.DataFrame) -> dict[str, object]:
     """The class of lowest test accuracy (percent) averaged over a contender's ok runs;
     no class (NaN) where no run scored its classes (rows from before they were)."""
@@ -211,15 +205,6 @@ def _num(value: float, fmt: str = "{:.1f}", missing: str = "–") -> str:
         else fmt.format(value)
 
 
-def _count(n: float) -> str:
-    if n is None or math.isnan(n):
-        return "–"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return f"{n:.0f}"
-
-
 def _accuracy(row) -> str:
     if math.isnan(row.test_accuracy):
         return "–"
@@ -227,14 +212,6 @@ def _accuracy(row) -> str:
     if not math.isnan(row.test_accuracy_std):
         text += f" ± {row.test_accuracy_std:.2f}"
     return text
-
-
-def _group_title(dataset: str, budget: float, gpus: int, cap: int) -> str:
-    gpu = f"{gpus} GPU" + ("s" if gpus != 1 else "")
-    title = f"Budget {format_duration(budget)} · {gpu}"
-    if cap:
-        title += f" · at most {cap} training images per class"
-    return title
 
 
 def _p_value(row) -> str:
@@ -299,9 +276,11 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
                 budgets_page: str | None = None, provenance: list[str] | None = None) -> str:
     """The page ``leaderboards/<dataset>.md``: ranked tables, then the references.
 
-    ``sections`` maps a group's keys to markdown lines shown below its table (the
-    figures and statistics of :mod:`harness.reporting.report`).
+    ``sections`` maps a group's keys to its :class:`~harness.reporting.report.GroupSection`
+    (the overview figure, statistics and curves below its table, the links of its rows).
     """
+    from harness.reporting.report import group_title, human_count, human_rate
+
     out = [f"# Leaderboard: {md_escape(dataset)}", "", *headline(table)]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     env = environment or {}
@@ -312,52 +291,67 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
         "probabilities (mean ± std over folds and seeds). Every model is timed by the "
         "same code from the same in-memory uint8 images to probabilities: latency p50 "
         "of single images after warm-up, mean latency over the test set one image at a "
-        "time (DAWNBench's measure), throughput at batch 256. Params: every weight.",
+        "time (DAWNBench's measure), throughput at batch 256. Params: every weight. "
+        "Worst class: the class of lowest test accuracy. Each contender's name links to "
+        "its page: every measure (macro-F1, log-loss, calibration, latency p95), its runs "
+        "with their job keys, per-class accuracy and its figures; every column is in the "
+        "CSV.",
         "",
     ]
     from harness.reporting.report import environment_lines
     from harness.reporting.verdict import verdict
 
     out += environment_lines(env)
+    main_section = (sections or {}).get(main_group(table)) if not table.empty else None
+    out += getattr(main_section, "overview", [])
     if budgets_page:
         out += [f"Which approach wins at which budget (crossovers, time to accuracy, cost, "
                 f"a recommendation): [{md_escape(budgets_page)}]({budgets_page}).", ""]
-    header = ["Rank", "Contender", "Family", "Backend", "Test acc. %", "p vs #1", "p test imgs",
-              "Macro-F1", "Train s", "Budget used", "Latency p50 ms", "Latency mean ms",
-              "Throughput img/s", "Params", "Status",
-              "Gap to SOTA pts", "Gap to seed pts"]
-    notes: list[str] = []
+    has_sota = bool(table["gap_to_sota_pts"].notna().any())
+    has_seed = bool(table["gap_to_seed_pts"].notna().any())
+    header = ["Rank", "Contender", "Family", "Test acc. %", "p vs #1", "p test imgs",
+              "Train s", "Latency p50 ms", "Throughput", "Params", "Worst class %", "Status"]
+    header += ["Gap to SOTA pts"] * has_sota + ["Gap to seed pts"] * has_seed
+    align = "rllrrrrrrrll" + "r" * (has_sota + has_seed)
+    main = main_group(table)
     for keys, g in table.groupby(GROUP, sort=False, dropna=False):
         _, budget, gpus, cap = keys
-        out += [f"## {_group_title(dataset, budget, int(gpus), int(cap))}", "",
+        section = (sections or {}).get(keys)
+        links = getattr(section, "links", {})
+        out += [f"## {group_title(budget, int(gpus), int(cap))}", "",
                 f"**Verdict:** {verdict(g)}", ""]
-        rows = []
+        rows, notes = [], []
         for row in g.itertuples():
-            used = _num(row.budget_used_pct, "{:.0f} %")
+            train = _num(row.train_seconds)
             if row.over_budget:
-                used += " ⚠"
-            status = row.status
+                train += " ⚠"
             if row.message and row.status != Status.OK.value:
                 notes.append(f"- **{md_escape(row.contender)}** ({md_escape(row.status)}): "
                              f"{md_escape(row.message)}")
-            rows.append([
+            name = md_escape(row.contender)
+            family = md_escape(row.family) + (f" ({md_escape(row.keras_backend)})"
+                                              if row.keras_backend else "")
+            worst = "–" if not isinstance(row.worst_class, str) else \
+                f"{md_escape(row.worst_class)} ({row.worst_class_accuracy:.1f})"
+            cells = [
                 "–" if row.rank is None or str(row.rank) == "<NA>" else str(row.rank),
-                md_escape(row.contender),
-                md_escape(row.family), md_escape(row.keras_backend or "–"), _accuracy(row),
-                _p_value(row), _p_test_set(row),
-                _num(row.test_macro_f1, "{:.3f}"),
-                _num(row.train_seconds), used, _num(row.latency_p50_ms, "{:.2f}"),
-                _num(row.latency_mean_ms, "{:.2f}"),
-                _num(row.throughput_per_s, "{:.0f}"), _count(row.parameters),
-                md_escape(status), _num(row.gap_to_sota_pts, "{:+.2f}"),
-                _num(row.gap_to_seed_pts, "{:+.2f}"),
-            ])
-        out += [md_table(header, rows, "rlllrrrrrrrrrrlrr"), ""]
+                f"[{name}]({links[row.contender]})" if row.contender in links else name,
+                family, _accuracy(row), _p_value(row), _p_test_set(row), train,
+                _num(row.latency_p50_ms, "{:.2f}"), human_rate(row.throughput_per_s),
+                human_count(row.parameters), worst, md_escape(row.status),
+            ]
+            cells += [_num(row.gap_to_sota_pts, "{:+.2f}")] * has_sota
+            cells += [_num(row.gap_to_seed_pts, "{:+.2f}")] * has_seed
+            rows.append(cells)
+        out += [md_table(header, rows, align), ""]
         if g["over_budget"].any():
             out += ["⚠ trained more than 5 % over its budget: not a fair comparison.", ""]
-        out += (sections or {}).get(keys, [])
-    if notes:
-        out += ["### Rows that did not finish", "", *dict.fromkeys(notes), ""]
+        if section is not None:
+            if keys != main:
+                out += section.overview
+            out += section.lines
+        if notes:
+            out += ["### Rows that did not finish", "", *dict.fromkeys(notes), ""]
     out += provenance or []
     refs = references(dataset)
     out += ["## Published references", ""]
@@ -469,6 +463,10 @@ def _write(results: list[Result], directory: Path,
         pages = budgets.write_page(dataset, table, rows, directory, safe, cache, prices,
                                    references(dataset))
         cache.save(prune=True)
+        pages_here = {Path(link).name for sec in sections.values() for link in sec.links.values()}
+        for stale in (directory / safe).glob("*.md") if (directory / safe).is_dir() else ():
+            if stale.name not in pages_here:
+                stale.unlink()  # a model page no row of this page links to any more
         write_text_atomic(md, to_markdown(dataset, table, env, csv_name=csv.name,
                                           sections=sections,
                                           budgets_page=pages[0].name if pages else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -200,7 +200,8 @@ def model_figures(result: Result, cache: fig.FigureCache, rel: str, prefix: str,
             name = cache.draw(f"{prefix}gradcam.png", stamp, fig.gradcam, xp["images"],
                               xp["gradcam"], ex["explained_labels"].astype(int),
                               xp["pred"].astype(int), names,
-                              f"{label}: Grad-CAM at {xp['gradcam_layer']}")
+                              f"{label}: where it looked (Grad-CAM), "
+                              "predicted class above, true class where it differs")
             out["gradcam"] = [_image(f"Grad-CAM of {label}", f"{rel}/{name}")]
         elif str(xp.get("notes", "")):
             out["gradcam"] = [md_escape(f"{label}: {xp['notes']}")]
@@ -242,28 +243,30 @@ def _curves(reps: dict[str, Result]) -> tuple[dict[str, dict[str, np.ndarray]], 
 
 
 def curve_figures(reps: dict[str, Result], budget: float, cache: fig.FigureCache, rel: str,
-                  prefix: str, title: str) -> list[str]:
-    """The anytime curves and the loss panels of the runs in ``reps``."""
+                  prefix: str, title: str,
+                  kinds: tuple[str, ...] = ("anytime", "losses")) -> list[str]:
+    """The anytime curves and (of ``kinds``) the loss panels of the runs in ``reps``."""
     stamps = [fig.file_stamp(Path(r.artifacts) / HISTORY_FILE) for r in reps.values()]
     key = fig.digest(sorted(reps), stamps, budget, title)
-    if cache.fresh(f"{prefix}anytime.png", key) and cache.fresh(f"{prefix}losses.png", key):
+    alts = {"anytime": "validation accuracy while training",
+            "losses": "training and validation loss per epoch"}
+    if all(cache.fresh(f"{prefix}{k}.png", key) for k in kinds):
         # known from the cache: which files exist says which figures there are
-        return [_image("anytime curves", f"{rel}/{prefix}anytime.png"), "",
-                _image("training and validation loss", f"{rel}/{prefix}losses.png")]
+        return [line for k in kinds for line in (_image(alts[k], f"{rel}/{prefix}{k}.png"), "")]
     hist, _ = _curves(reps)
     out = []
     anytime = {n: (h["elapsed_seconds"], h["val_accuracy"]) for n, h in hist.items()
                if np.isfinite(h["val_accuracy"]).any()}
-    if anytime:
+    if anytime and "anytime" in kinds:
         cache.draw(f"{prefix}anytime.png", key, fig.anytime, anytime, budget,
                    f"{title}: validation accuracy while training")
-        out += [_image("anytime curves", f"{rel}/{prefix}anytime.png"), ""]
+        out += [_image(alts["anytime"], f"{rel}/{prefix}anytime.png"), ""]
     loss = {n: h for n, h in hist.items()
             if np.isfinite(h["train_loss"]).any() or np.isfinite(h["val_loss"]).any()}
-    if loss:
+    if loss and "losses" in kinds:
         cache.draw(f"{prefix}losses.png", key, fig.losses, loss,
                    f"{title}: loss per epoch (solid: training, dashed: validation)")
-        out += [_image("training and validation loss", f"{rel}/{prefix}losses.png")]
+        out += [_image(alts["losses"], f"{rel}/{prefix}losses.png"), ""]
     return out
 
 
@@ -300,75 +303,214 @@ def statistics_note(g: pd.DataFrame) -> list[str]:
     return [text, "", images, ""]
 
 
+@dataclass
+class GroupSection:
+    """What the dataset page shows of one group besides its table: ``lines`` below the
+    table, ``overview`` (its overview figure, shown at the top where the group is the
+    page's main one), ``links`` (contender to its model page, relative to the page)."""
+
+    lines: list[str] = field(default_factory=list)
+    overview: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def group_prefix(budget: float, gpus: int, cap: int) -> str:
+    name = f"{format_duration(budget)}-{int(gpus)}gpu" + (f"-cap{cap}" if cap else "")
+    return safe_name(name, unique=True) + "-"
+
+
+def overview_figure(dataset: str, budget: float, ok: pd.DataFrame, cache: fig.FigureCache,
+                    rel: str, prefix: str) -> list[str]:
+    """The group's overview: accuracy ± spread against training time and latency."""
+    ok = ok[ok["test_accuracy"].notna()]
+    if ok.empty:
+        return []
+
+    def col(name: str) -> list[float]:
+        return [float(v) for v in pd_numeric(ok[name])]
+
+    args = (list(ok["contender"]), col("test_accuracy"), col("test_accuracy_std"),
+            col("train_seconds"), col("latency_p50_ms"))
+    title = f"{dataset} · {format_duration(budget)}: accuracy against training time and latency"
+    palette = sorted(ok["contender"])
+    name = cache.draw(f"{prefix}overview.png", fig.digest(args, title), fig.overview, *args,
+                      title, palette=palette)
+    return [_image(f"accuracy against training time and latency at "
+                   f"{format_duration(budget)}", f"{rel}/{name}"), "",
+            "Each contender's mean test accuracy (bars: ± std over its runs) against its "
+            "training seconds and its single-image latency p50; the red line joins the "
+            "Pareto front, the contenders no other beats on both axes.", ""]
+
+
+def pd_numeric(values) -> list[float]:
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            out.append(math.nan)
+    return out
+
+
 def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Result],
-                  cache: fig.FigureCache, rel: str) -> list[str]:
-    """Markdown for one group's figures, drawn into the cache's folder, linked as ``rel``."""
+                  cache: fig.FigureCache, rel: str) -> GroupSection:
+    """One group's section of the dataset page (overview figure, significance, learning
+    curves) and its model pages, each written beside its figures in ``rel``."""
     _, budget, gpus, cap = keys
-    prefix = safe_name(f"{format_duration(budget)}-{int(gpus)}gpu" + (f"-cap{cap}" if cap else ""),
-                       unique=True)
-    prefix += "-"
+    prefix = group_prefix(budget, int(gpus), int(cap))
     title = f"{dataset} · {format_duration(budget)}"
     ok = table[table["ok_runs"] > 0]
-    out = [*statistics_note(table)]
-    if len(ok):
-        out += ["### Accuracy against cost", ""]
-        for col, xlabel, what in (("train_seconds", "training seconds (log)", "training time"),
-                                  ("latency_p50_ms", "single-image latency p50, ms (log)",
-                                   "latency")):
-            sub = ok[ok[col].notna() & ok["test_accuracy"].notna()]
-            if sub.empty:
-                continue
-            args = (list(sub["contender"]), [float(v) for v in sub[col]],
-                    [float(v) for v in sub["test_accuracy"]])
-            name = cache.draw(f"{prefix}accuracy-vs-{what.split()[0]}.png",
-                              fig.digest(args, xlabel), fig.tradeoff, *args, xlabel,
-                              f"{title}: accuracy vs {what}")
-            out += [_image(f"accuracy vs {what}", f"{rel}/{name}"), ""]
-        out += ["Red: the Pareto front, the contenders no other beats on both axes.", ""]
+    section = GroupSection()
+    section.overview = overview_figure(dataset, budget, ok, cache, rel, prefix)
+    section.lines = [*statistics_note(table)]
     by_name: dict[str, list[Result]] = {}
     for r in rows:
         by_name.setdefault(r.contender, []).append(r)
     reps = {c: rep for c in ok["contender"] if (rep := representative(by_name.get(c, [])))}
-    # Runs whose job folders are elsewhere (a committed page's kept rows, rebuilt on a
-    # fresh clone) keep the figures drawn when they were here; nothing is erased.
-    kept = {c: blocks for c in ok["contender"] if c not in reps
-            and (blocks := kept_model_figures(cache, rel, _model_prefix(prefix, c), c))}
-    curves: list[str] = []
+    curves = []
     if reps:
-        curves = curve_figures(reps, budget, cache, rel, prefix, title)
-    else:
-        for name, alt in ((f"{prefix}anytime.png", "anytime curves"),
-                          (f"{prefix}losses.png", "training and validation loss")):
-            if cache.kept(name):
-                curves += [_image(alt, f"{rel}/{name}"), ""]
-    if reps or kept or curves:
-        out += ["### Learning curves", "",
-                "One run per contender (the fold of median test accuracy); the dashed "
-                "line is the budget.", ""]
-        if kept or (curves and not reps):
-            shown = ", ".join(md_escape(c) for c in kept) or "these runs"
-            out += [f"The figures of {shown} were drawn when their job folders were on "
-                    "the machine that made this page, and are kept as drawn.", ""]
-        out += [*curves, ""]
-        made = {c: model_figures(r, cache, rel, _model_prefix(prefix, c))
-                for c, r in reps.items()}
-        blocks = {c: made.get(c) or kept.get(c, {}) for c in ok["contender"]
-                  if c in made or c in kept}
-        for kind, heading in (("confusion", "Confusion matrices"),
-                              ("predictions", "Correct and wrong test predictions"),
-                              ("gradcam", "Grad-CAM (Keras models)"),
-                              ("features", "Feature maps after the first convolutions "
-                                           "(Keras models)")):
-            parts = [(c, b[kind]) for c, b in blocks.items() if kind in b]
-            if not parts:
-                continue
-            out += [f"### {heading}", ""]
-            for c, block in parts:
-                out += [f"**{md_escape(c)}**", "", *block, ""]
-    elif len(ok):
-        out += ["The job folders of these runs are not on this machine: no per-model "
-                "figures.", ""]
-    return out
+        curves = curve_figures(reps, budget, cache, rel, prefix, title, kinds=("anytime",))
+    elif cache.kept(f"{prefix}anytime.png"):
+        # runs whose job folders are elsewhere (a committed page's kept rows, rebuilt on
+        # a fresh clone) keep the figure drawn when they were here: nothing is erased
+        curves = [_image("anytime curves", f"{rel}/{prefix}anytime.png"), ""]
+    if curves:
+        section.lines += ["### Validation accuracy while training", "",
+                          "One run per contender (the run of median test accuracy); the "
+                          "dashed line is the budget.", "", *curves, ""]
+    for row in table.itertuples():
+        runs = by_name.get(row.contender, [])
+        if not runs:
+            continue
+        model = _model_prefix(prefix, row.contender)
+        page = model_page(dataset, keys, row, runs, reps.get(row.contender), cache, model)
+        cache.directory.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cache.directory / f"{model[:-1]}.md", "\n".join(page))
+        section.links[row.contender] = f"{rel}/{model[:-1]}.md"
+    return section
+
+
+def model_page(dataset: str, keys: tuple, row: Any, runs: list[Result], rep: Result | None,
+               cache: fig.FigureCache, prefix: str) -> list[str]:
+    """One contender's page in one group: every measure of its row, its runs (with the
+    command that writes a run's own report), its per-class accuracy, calibration,
+    learning curves and the figures of its representative run."""
+    _, budget, gpus, cap = keys
+    label = row.contender
+    lines = [f"# {md_escape(label)} on {md_escape(dataset)} · "
+             f"{group_title(budget, int(gpus), int(cap))}", "",
+             f"Rank {'–' if str(row.rank) == '<NA>' else row.rank} on the dataset's page; "
+             f"status {md_escape(row.status)}"
+             + (f": {md_escape(row.message)}" if row.message else "") + ".", ""]
+
+    def num(value: Any, f: str) -> str:
+        return "–" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else f.format(value)
+
+    acc = num(row.test_accuracy, "{:.2f}")
+    if acc != "–" and not math.isnan(row.test_accuracy_std):
+        acc += f" ± {row.test_accuracy_std:.2f}"
+    measures = [
+        ("Test accuracy % (mean ± std over runs)", acc),
+        ("Test top-5 %", num(row.test_top5_accuracy, "{:.2f}")),
+        ("Macro-F1", num(row.test_macro_f1, "{:.3f}")),
+        ("Log-loss", num(row.test_log_loss, "{:.3f}")),
+        ("Expected calibration error", num(getattr(row, ece_column()), "{:.3f}")),
+        ("Worst class (accuracy %)", "–" if not isinstance(row.worst_class, str) else
+         f"{md_escape(row.worst_class)} ({row.worst_class_accuracy:.2f})"),
+        ("Train s (share of the budget)", f"{num(row.train_seconds, '{:.1f}')} "
+                                          f"({num(row.budget_used_pct, '{:.0f} %')})"),
+        ("Time to best s", num(row.time_to_best_seconds, "{:.1f}")),
+        ("Setup s", num(row.setup_seconds, "{:.1f}")),
+        ("Latency p50 / p95 ms", f"{num(row.latency_p50_ms, '{:.2f}')} / "
+                                 f"{num(row.latency_p95_ms, '{:.2f}')}"),
+        ("Latency mean ms (test set, one image at a time)", num(row.latency_mean_ms,
+                                                                 "{:.2f}")),
+        ("Throughput at batch 256", human_rate(row.throughput_per_s)),
+        ("Parameters (all / trainable)", f"{human_count(row.parameters)} / "
+                                         f"{human_count(row.trainable_parameters)}"),
+        ("Peak host memory MB", num(row.peak_rss_mb, "{:.0f}")),
+        ("Family · Keras backend", f"{md_escape(row.family)} · "
+                                   f"{md_escape(row.keras_backend or '–')}"),
+    ]
+    lines += [md_table(["Measure", "Value"], [[a, b] for a, b in measures], "lr"), ""]
+    run_rows = [[f"`{r.job_key}`", str(r.fold + 1), str(r.seed), md_escape(r.status.value),
+                 num(r.test_accuracy and r.test_accuracy * 100, "{:.2f}"),
+                 num(r.train_seconds, "{:.1f}")] for r in runs]
+    lines += ["## Runs", "", md_table(["Job", "Fold", "Seed", "Status", "Test acc. %",
+                                       "Train s"], run_rows, "lrrlrr"), ""]
+    shown = rep or representative(runs, usable=lambda r: True)
+    if shown is not None:
+        lines += [f"The figures below are of job `{shown.job_key}` (the run of median test "
+                  f"accuracy). `harness report {shown.job_key}` writes every figure of a "
+                  "run on the machine that holds its job folder.", ""]
+    preds = _load(Path(rep.artifacts) / PREDICTIONS_FILE) if rep is not None else None
+    table = class_accuracy_table(shown, preds) if shown is not None else []
+    if table:
+        lines += ["## Per-class accuracy", "",
+                  "Each class's test accuracy (its recall), worst first.", "", *table, ""]
+    if rep is not None:
+        calibration = calibration_figure(rep, preds, cache, ".", prefix,
+                                         fig.file_stamp(Path(rep.artifacts) / PREDICTIONS_FILE))
+        curves = curve_figures({label: rep}, budget, cache, ".", prefix, label)
+        blocks = model_figures(rep, cache, ".", prefix)
+    else:  # its job folder is elsewhere: the figures drawn when it was here
+        calibration = [_image(f"reliability diagram of {label}", f"./{prefix}reliability.png")] \
+            if cache.kept(f"{prefix}reliability.png") else []
+        curves = [_image(alt, f"./{prefix}{name}") for name, alt in
+                  (("anytime.png", "anytime curve"), ("losses.png", "loss per epoch"))
+                  if cache.kept(f"{prefix}{name}")]
+        blocks = kept_model_figures(cache, ".", prefix, label)
+        if calibration or curves or blocks:
+            lines += ["The figures were drawn when the job folder was on the machine that "
+                      "made this page, and are kept as drawn.", ""]
+    if calibration:
+        lines += ["## Calibration", "", *calibration, ""]
+    if curves:
+        lines += ["## Learning curves", "", *curves, ""]
+    for kind, heading in (("confusion", "Confusion matrix"),
+                          ("predictions", "Correct and wrong test predictions"),
+                          ("gradcam", "Where it looked (Grad-CAM)"),
+                          ("features", "Feature maps after the first convolutions")):
+        if kind in blocks:
+            lines += [f"## {heading}", "", *blocks[kind], ""]
+    return lines
+
+
+def ece_column() -> str:
+    """The table's calibration column, named with its bin count: ``test_ece_15bins``."""
+    from harness.scoring.metrics import ECE_BINS
+
+    return f"test_ece_{ECE_BINS}bins"
+
+
+def group_title(budget: float, gpus: int, cap: int) -> str:
+    """``Budget 30s · 0 GPUs``: the heading of a group's table."""
+    gpu = f"{gpus} GPU" + ("s" if gpus != 1 else "")
+    title = f"Budget {format_duration(budget)} · {gpu}"
+    if cap:
+        title += f" · at most {cap} training images per class"
+    return title
+
+
+def human_count(n: Any) -> str:
+    """``354.7 k``, ``1.59 M``: a count as people read it."""
+    try:
+        n = float(n)
+    except (TypeError, ValueError):
+        return "–"
+    if math.isnan(n):
+        return "–"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f}"
+
+
+def human_rate(n: Any) -> str:
+    """``1.59 M img/s``."""
+    text = human_count(n)
+    return text if text == "–" else f"{text} img/s"
 
 
 def _model_prefix(prefix: str, contender: str) -> str:

@@ -63,7 +63,7 @@ def test_demo_ranks_every_family_and_leaves_the_checkout_alone(tmp_path):
         assert table[name]["rank"] == str(1 + ahead), (name, accuracy, table[name]["rank"])
     assert min(table[name]["rank"] for name in trained) == "1"
     md = (board / "digits.md").read_text()
-    assert "keras-shallow" in md and "Latency mean ms" in md
+    assert "keras-shallow" in md and "Latency p50 ms" in md and "img/s" in md
     # only results/ was written: a fresh clone's `git status` stays clean
     assert sorted(p.name for p in tmp_path.iterdir()
                   if p.name != "no-keras-cache") == ["results"]

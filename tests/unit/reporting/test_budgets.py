@@ -116,6 +116,7 @@ def test_a_page_rebuilt_without_its_job_folders_keeps_its_tests_figures_and_curv
     leaderboard.write(_rows(runs), out)
     before = (out / "digits.md").read_text()
     before_budgets = (out / "digits-budgets.md").read_text()
+    models_before = {p.name: p.read_text() for p in (out / "digits").glob("*.md")}
     shutil.rmtree(runs)  # the job folders stay on the machine that ran them
     fresh = _run(tmp_path / "other", "slow-cnn", 30.0, 0, 0.5)
     leaderboard.write([fresh], out)
@@ -126,11 +127,27 @@ def test_a_page_rebuilt_without_its_job_folders_keeps_its_tests_figures_and_curv
         table = [line for line in old.splitlines() if line.startswith("| ")]
         assert table == [line for line in new.splitlines() if line.startswith("| ")]
         assert re.search(r"\| 0\.\d{3}|< 0\.001", "\n".join(table))  # McNemar was there
-        figures = re.findall(r"\]\((digits/[^)]+\.png)\)", old)
-        assert any("confusion" in f for f in figures) and any("anytime" in f for f in figures)
-        assert figures == re.findall(r"\]\((digits/[^)]+\.png)\)", new)
+        # (the overview of the page's main group is at its top: the new 30 s group is)
+        figures = [f for f in re.findall(r"\]\((digits/[^)]+\.png)\)", old)
+                   if not f.endswith("overview.png")]
+        assert any("anytime" in f for f in figures)
+        assert figures == [f for f in re.findall(r"\]\((digits/[^)]+\.png)\)", new)
+                           if not f.endswith("overview.png")]
         assert all((out / f).stat().st_size > 0 for f in figures)
-        assert "were drawn when their job folders were on the machine" in new
+        models = re.findall(r"\]\((digits/[^)]+\.md)\)", old)
+        assert models and models == re.findall(r"\]\((digits/[^)]+\.md)\)", new)
+        for model in models:  # each model page keeps its figures, drawn when it could be
+            was, now = models_before[model[7:]], (out / model).read_text()
+            drawn = re.findall(r"\]\(\./([^)]+\.png)\)", was)
+            assert any("confusion" in f for f in drawn), was
+            assert drawn == re.findall(r"\]\(\./([^)]+\.png)\)", now)
+            assert all((out / "digits" / f).stat().st_size > 0 for f in drawn)
+            assert "drawn when the job folder was on the machine" in now
+    overviews = [f for f in re.findall(r"\]\((digits/[^)]+\.png)\)", before)
+                 if f.endswith("overview.png")]
+    assert len(overviews) == 2  # one per budget: the main one at the top of the page
+    assert set(overviews) < {f for f in re.findall(r"\]\((digits/[^)]+\.png)\)", after)
+                             if f.endswith("overview.png")}
     in_run = [line for line in _section(before_budgets, "### Time to accuracy").splitlines()
               if line.startswith(("| fast-cnn", "| big-model"))]
     after_budgets = (out / "digits-budgets.md").read_text()

@@ -67,7 +67,8 @@ def test_write_creates_markdown_and_csv(tmp_path):
     written = leaderboard.write(rows, tmp_path / "boards")
     assert sorted(p.name for p in written) == ["README.md", "digits.csv", "digits.md"]
     md = (tmp_path / "boards" / "digits.md").read_text()
-    assert "| 1 | sklearn-logreg |" in md and "(digits.csv)" in md
+    assert "| 1 | [sklearn-logreg](digits/1m-0gpu-sklearn-logreg.md) |" in md
+    assert "(digits.csv)" in md
     assert "No published reference" in md
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,22 +115,39 @@ def digits_run(tmp_path_factory):
     return root
 
 
-def test_digits_page_shows_every_figure_and_every_link_resolves(digits_run):
+def test_digits_page_is_short_and_every_figure_is_a_link_away(digits_run):
     lb = digits_run / "leaderboards"
     md = (lb / "digits.md").read_text()
-    for piece in ("accuracy-vs-training.png", "accuracy-vs-latency.png", "anytime.png",
-                  "losses.png", "confusion.png", "predictions.png", "gradcam.png",
-                  "features.png", "p vs #1", "Pareto front"):
+    assert md.startswith("# Leaderboard: digits\n\n**Verdict.**")
+    for piece in ("overview.png", "anytime.png", "p vs #1", "Pareto front"):
         assert piece in md, piece
-    for page in ("digits.md", "README.md"):
+    # the per-model figures live on each contender's page, one link from its row
+    for piece in ("confusion.png", "predictions.png", "gradcam.png", "losses.png"):
+        assert piece not in md, piece
+    assert len(md.splitlines()) < 60 and md.count("![") == 2  # overview + curves
+    assert "Worst class %" in md and re.search(r"\| [0-9] \(\d+\.\d\) \|", md), md
+    models = [link for link in _links(md) if link.endswith(".md") and "/" in link]
+    assert sorted(Path(m).stem.removeprefix("3s-0gpu-cap40-") for m in models) == [
+        "sklearn-logreg", "test-noisy", "test-quick"]
+    pages = {m: (lb / m).read_text() for m in models}
+    joined = "\n".join(pages.values())
+    for piece in ("confusion.png", "predictions.png", "gradcam.png", "features.png",
+                  "losses.png", "reliability.png", "## Per-class accuracy", "## Runs",
+                  "harness report ", "Latency mean ms"):
+        assert piece in joined, piece
+    for page in ("digits.md", "README.md", *models):
         links = _links((lb / page).read_text())
         assert links
         for link in links:
-            target = lb / link
-            assert target.is_file(), link
+            target = (lb / page).parent / link
+            assert target.is_file(), (page, link)
             if link.endswith(".png"):
                 data = target.read_bytes()
                 assert data.startswith(PNG) and len(data) > 1000, link
+    # the job key a model page names is one `harness report` takes
+    key = re.search(r"harness report ([0-9a-f]+)", joined).group(1)
+    done = run_cli(["report", key, "--out", str(digits_run / "one")], digits_run)
+    assert done.returncode == 0, done.stderr
 
 
 def test_unchanged_figures_are_not_redrawn(digits_run):
