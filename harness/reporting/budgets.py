@@ -230,7 +230,8 @@ def _first_reach(history: dict[str, np.ndarray] | None, target: float) -> float:
 
 def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory: Path,
                safe: str, cache: fig.FigureCache, prices: dict[str, float] | None = None,
-               refs: list | None = None) -> list[Path]:
+               refs: list | None = None,
+               answers: kept.Answers | None = None) -> list[Path]:
     """Write ``<safe>-budgets.md`` and ``.csv`` when some GPU count has 2+ budgets;
     the figures go to the cache's folder (the dataset page's). Returns what it wrote."""
     import pandas as pd
@@ -260,7 +261,7 @@ def write_page(dataset: str, table: pd.DataFrame, rows: list[Result], directory:
             title += f" · at most {int(cap)} training images per class"
         out += [f"## {title}", ""]
         out += _protocol_sections(dataset, g, rows, costs, cache, safe, int(gpus), int(cap),
-                                  prices, csv_rows, refs or [])
+                                  prices, csv_rows, refs or [], answers or kept.Answers())
     write_text_atomic(directory / f"{stem}.md", "\n".join(out))
     frame = pd.DataFrame(csv_rows)
     write_with(directory / f"{stem}.csv",
@@ -284,8 +285,8 @@ def _verdicts(sets: list) -> list[str]:
 
 def _protocol_sections(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
                        cache: fig.FigureCache, rel: str, gpus: int, cap: int,
-                       prices: dict[str, float] | None, csv_rows: list[dict], refs: list
-                       ) -> list[str]:
+                       prices: dict[str, float] | None, csv_rows: list[dict], refs: list,
+                       answers: kept.Answers) -> list[str]:
     """One GPU count's budgets, compared within each protocol; the budgets run another
     way are named, with what differs, and left uncompared."""
     protos = protocols(g, rows, gpus, cap)
@@ -321,7 +322,8 @@ def _protocol_sections(dataset: str, g: pd.DataFrame, rows: list[Result], costs:
             prefix += f"-protocol{i + 1}"
         sub = g[g["budget_seconds"].isin(bs)]
         out += _section(dataset, sub, rows, costs, cache, rel, gpus, cap, prices, csv_rows,
-                        refs, prefix=prefix + "-", level=level, protocol=p.describe())
+                        refs, answers, prefix=prefix + "-", level=level,
+                        protocol=p.describe())
     return out
 
 
@@ -344,7 +346,8 @@ def _no_result(g: pd.DataFrame, budgets: list[float]) -> list[str]:
 def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
              cache: fig.FigureCache, rel: str, gpus: int, cap: int,
              prices: dict[str, float] | None, csv_rows: list[dict], refs: list,
-             prefix: str, level: str = "###", protocol: str = "") -> list[str]:
+             answers: kept.Answers, prefix: str, level: str = "###",
+             protocol: str = "") -> list[str]:
     budgets = sorted(_ranked(g)["budget_seconds"].unique())
     by_budget = {b: g[g["budget_seconds"] == b] for b in budgets}
     leaders = {b: _leader(by_budget[b]) for b in budgets}
@@ -435,9 +438,9 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
     for name in names:
         for b in budgets:
             # the median run with a curve: its job folder's, or the one its kept row carries
-            rep = representative(by_name.get((name, b), []), kept.has_history)
+            rep = representative(by_name.get((name, b), []), answers.has_history)
             if rep is not None:
-                histories[(name, b)] = kept.history(rep.artifacts)
+                histories[(name, b)] = answers.history(rep.artifacts)
     header = ["Contender"]
     for label, _ in goals:
         header += [f"{md_escape(label)}: budget", "in-run s"]

@@ -27,6 +27,8 @@ from harness.reporting.markdown import csv_safe, md_escape, md_table
 if TYPE_CHECKING:
     import pandas as pd
 
+    from harness.reporting.kept import Answers
+
 GROUP = ["dataset", "budget_seconds", "gpus", "max_train_per_class"]
 PAGES_FILE = ".pages.json"  # page name -> dataset, so that two datasets never share one
 OVER_BUDGET = 1.05
@@ -89,8 +91,12 @@ def _summary(statuses: list[str]) -> str:
     return ", ".join(f"{s} {n}" for s, n in counts.items())
 
 
-def rank(results: list[Result]) -> pd.DataFrame:
-    """One row per contender and group, ranked by mean test accuracy (percent)."""
+def rank(results: list[Result], answers: Answers | None = None) -> pd.DataFrame:
+    """One row per contender and group, ranked by mean test accuracy (percent).
+
+    ``answers`` says which test images each run got right (for McNemar's test): from
+    its job folder where it is here, else from its kept row; a fresh one by default.
+    """
     import numpy as np
     import pandas as pd
 
@@ -160,9 +166,10 @@ def rank(results: list[Result]) -> pd.DataFrame:
         for d, c, acc in zip(table["dataset"], table["contender"], table["test_accuracy"],
                              strict=True)
     ]
+    from harness.reporting.kept import Answers
     from harness.scoring.stats import annotate
 
-    return annotate(table, frame, GROUP, predictions=test_predictions)
+    return annotate(table, frame, GROUP, predictions=(answers or Answers()).correctness)
 
 
 def _worst_class(ok: pd.DataFrame) -> dict[str, object]:
@@ -181,13 +188,6 @@ def _worst_class(ok: pd.DataFrame) -> dict[str, object]:
                              for k, v in per_class.items()})
     return {"worst_class": math.nan if name is None else name,
             "worst_class_accuracy": math.nan if acc is None else acc * 100}
-
-
-def test_predictions(jobdir: str):
-    """Which test images a run got right, and which test set: see :mod:`.kept`."""
-    from harness.reporting.kept import correctness
-
-    return correctness(jobdir)
 
 
 def _seed_gap(dataset: str, contender: str, accuracy: float) -> float:
@@ -413,17 +413,18 @@ def write(results: list[Result], directory: Path,
 ROWS_SUFFIX = ".results.jsonl"
 
 
-def kept_rows(path: Path) -> list[Result]:
-    """The result rows a page was made from, kept beside it (``<page>.results.jsonl``)."""
+def kept_rows(path: Path, answers: Answers | None = None) -> list[Result]:
+    """The result rows a page was made from, kept beside it (``<page>.results.jsonl``);
+    what each carries of its job folder (test answers, curve points) goes to
+    ``answers``, for a folder that is not here."""
     if not path.is_file():
         return []
-    from harness.reporting.kept import remember
-
     rows = []
     for line in path.read_text().splitlines():
         if line.strip():
             data = json.loads(line)
-            remember(data)  # its test answers and curve points, for a folder not here
+            if answers is not None:
+                answers.remember(data)
             rows.append(Result.from_dict(data))
     return rows
 
@@ -440,7 +441,7 @@ def _write(results: list[Result], directory: Path,
            prices: dict[str, float] | None = None) -> list[Path]:
     from harness.reporting import budgets
     from harness.reporting.figures import FigureCache
-    from harness.reporting.kept import portable
+    from harness.reporting.kept import Answers
     from harness.reporting.report import group_figures, provenance_lines, write_index
 
     prepare_dir(directory)
@@ -450,9 +451,10 @@ def _write(results: list[Result], directory: Path,
         # the rows that made the page stay beside it (committed with it): a store that
         # lacks them (a fresh clone's) adds its rows, never erases those
         kept = directory / f"{safe}{ROWS_SUFFIX}"
-        rows = merge_rows(kept_rows(kept),
+        answers = Answers()  # this page's: nothing read for another page leaks in
+        rows = merge_rows(kept_rows(kept, answers),
                           [r for r in results if r.dataset == dataset])
-        table = rank(rows)
+        table = rank(rows, answers)
         env = next((r.environment for r in reversed(rows) if r.environment), {})
         md, csv = directory / f"{safe}.md", directory / f"{safe}.csv"
         sections, cache = {}, FigureCache(directory / safe)
@@ -461,7 +463,7 @@ def _write(results: list[Result], directory: Path,
                                               r.max_train_per_class or 0) == keys[1:]]
             sections[keys] = group_figures(dataset, keys, g, group_rows, cache, safe)
         pages = budgets.write_page(dataset, table, rows, directory, safe, cache, prices,
-                                   references(dataset))
+                                   references(dataset), answers)
         cache.save(prune=True)
         pages_here = {Path(link).name for sec in sections.values() for link in sec.links.values()}
         for stale in (directory / safe).glob("*.md") if (directory / safe).is_dir() else ():
@@ -472,7 +474,7 @@ def _write(results: list[Result], directory: Path,
                                           budgets_page=pages[0].name if pages else None,
                                           provenance=provenance_lines(rows)))
         write_with(csv, lambda tmp, table=table: csv_safe(table).to_csv(tmp, index=False))
-        write_text_atomic(kept, "".join(json.dumps(portable(r), default=str) + "\n"
+        write_text_atomic(kept, "".join(json.dumps(answers.portable(r), default=str) + "\n"
                                         for r in rows))
         written += [md, csv, *pages]
     written.append(write_index(directory))

@@ -411,7 +411,7 @@ def model_page(dataset: str, keys: tuple, row: Any, runs: list[Result], rep: Res
     if acc != "–" and not math.isnan(row.test_accuracy_std):
         acc += f" ± {row.test_accuracy_std:.2f}"
     measures = [
-        ("Test accuracy % (mean ± std over runs)", acc),
+        ("Test accuracy % (± std over runs)", acc),
         ("Test top-5 %", num(row.test_top5_accuracy, "{:.2f}")),
         ("Macro-F1", num(row.test_macro_f1, "{:.3f}")),
         ("Log-loss", num(row.test_log_loss, "{:.3f}")),
@@ -433,7 +433,8 @@ def model_page(dataset: str, keys: tuple, row: Any, runs: list[Result], rep: Res
         ("Family · Keras backend", f"{md_escape(row.family)} · "
                                    f"{md_escape(row.keras_backend or '–')}"),
     ]
-    lines += [md_table(["Measure", "Value"], [[a, b] for a, b in measures], "lr"), ""]
+    lines += [md_table(["Measure (mean over its ok runs)", "Value"],
+                       [[a, b] for a, b in measures], "lr"), ""]
     run_rows = [[f"`{r.job_key}`", str(r.fold + 1), str(r.seed), md_escape(r.status.value),
                  num(r.test_accuracy and r.test_accuracy * 100, "{:.2f}"),
                  num(r.train_seconds, "{:.1f}")] for r in runs]
@@ -448,7 +449,8 @@ def model_page(dataset: str, keys: tuple, row: Any, runs: list[Result], rep: Res
     table = class_accuracy_table(shown, preds) if shown is not None else []
     if table:
         lines += ["## Per-class accuracy", "",
-                  "Each class's test accuracy (its recall), worst first.", "", *table, ""]
+                  f"Each class's test accuracy (its recall) in job `{shown.job_key}`, "
+                  "worst first.", "", *table, ""]
     if rep is not None:
         calibration = calibration_figure(rep, preds, cache, ".", prefix,
                                          fig.file_stamp(Path(rep.artifacts) / PREDICTIONS_FILE))

@@ -97,13 +97,13 @@ def test_a_page_keeps_the_rows_it_was_made_from_and_a_new_store_only_adds(tmp_pa
 
 
 def test_a_kept_row_names_no_path_of_the_machine_that_ran_it(tmp_path):
-    from harness.reporting.kept import portable
+    from harness.reporting.kept import Answers
 
     jobdir = tmp_path / "runs" / "0123abcd"
     row = replace(_ok("optuna-tpe", 0, 0.9), artifacts=str(jobdir), description={
         "trials": str(jobdir / "trials.csv"), "weights": str(tmp_path / "w" / "lite0"),
         "layers": [str(tmp_path / "x")], "preset": "medium", "size": 64})
-    data = portable(row)
+    data = Answers().portable(row)
     assert data["artifacts"] == "0123abcd"
     assert data["description"] == {"trials": "0123abcd/trials.csv", "weights": "…/lite0",
                                    "layers": ["…/x"], "preset": "medium", "size": 64}
