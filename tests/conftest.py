@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ with contextlib.suppress(ImportError):
     import torchvision  # noqa: F401
 
 from harness.contenders.testing import synthetic_split, tiny_splits
+from harness.core.jobs import Result
 
 __all__ = ["synthetic_split", "tiny_splits"]
 
@@ -55,10 +55,21 @@ def alive(pid: int) -> bool:
     return True
 
 
+def store_results(path: Path) -> list[Result]:
+    """Every row of the SQLite store at ``path``, in the order they were added, through
+    the store's own API (tests of the storage itself read its SQL)."""
+    from harness.store import Store
+
+    store = Store(f"sqlite:///{path}", create=False)
+    try:
+        return store.all_rows()
+    finally:
+        store.close()
+
+
 def store_rows(path: Path) -> list[tuple[str, str, str]]:
-    """(job_key, contender, status) of every row, straight from SQLite."""
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT job_key, contender, status FROM results ORDER BY id").fetchall()
+    """(job_key, contender, status) of every row of the SQLite store at ``path``."""
+    return [(r.job_key, r.contender, r.status.value) for r in store_results(path)]
 
 
 # Tests never reach the network: the Hugging Face hub (timm, AutoMM) stays offline, in

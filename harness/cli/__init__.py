@@ -101,16 +101,12 @@ def run(dataset, budget, contenders, gpus, param, **options) -> None:
     """Train every contender on DATASET under the same budget and rank them."""
     from harness.cli.commands import run_command
     from harness.contenders import parse_param
-    from harness.contenders.lineups import Profile, select
+    from harness.contenders.lineups import for_dataset
     from harness.core.config import RunConfig
     from harness.core.options import plain_value
-    from harness.data.registry import get_spec
 
-    spec = get_spec(dataset)
     # one run per budget, each with the lineup for its budget (a list: from scratch each)
-    lineups = [(seconds, select(contenders, Profile(tuple(spec.image_shape),
-                                                    spec.num_classes, seconds, gpus,
-                                                    spec.n_train)))
+    lineups = [(seconds, for_dataset(contenders, dataset, seconds, gpus))
                for seconds in budget]
     if not any(picks for _, picks in lineups):
         raise HarnessError("no contender can run here: `harness doctor` says what to install")
@@ -165,6 +161,20 @@ def contenders(pattern, weights_dir) -> None:
     from harness.cli.commands import contenders_command
 
     contenders_command(pattern, weights_dir)
+
+
+#: what `harness demo` (and so `make demo`) runs: the default lineup, one contender of
+#: every family, on scikit-learn's embedded digits (no download), 30 s each; its pages
+#: go under the ignored results/, so that the committed leaderboards/ stay as they are
+DEMO_ARGS = ("run", "--dataset", "digits", "--budget", "30s",
+             "--leaderboard-dir", "results/leaderboards")
+
+
+@cli.command()
+def demo() -> None:
+    """Run the demo: every family on the embedded digits dataset, 30 s each, no
+    download; the page goes to results/leaderboards/digits.md."""
+    cli.main(args=list(DEMO_ARGS), prog_name="harness", standalone_mode=False)
 
 
 @cli.command()

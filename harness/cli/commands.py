@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from harness.core.config import RunConfig
     from harness.core.context import JobContext
     from harness.execution.plan import Unit
+    from harness.execution.scheduler import Executor
     from harness.execution.suite import Suite
     from harness.store import Store
 
@@ -139,26 +140,45 @@ def execute(units: list[Unit], store: Store, executor, run_id: str | None = None
         return None
 
 
+def preflight(configs: list[RunConfig]) -> Executor:
+    """Every check before anything is downloaded or trained, for `harness run` and
+    `harness suite run` alike: the executor (GPUs, the Ray cluster, cores per job) and
+    the leaderboard folder. Returns the executor."""
+    from harness.execution.scheduler import make_executor
+    from harness.reporting import leaderboard
+
+    first = configs[0]
+    executor = make_executor(first.executor, first.ray_address, first.cpus_per_job)
+    executor.check(configs)
+    leaderboard.prepare_dir(first.leaderboard_dir)
+    return executor
+
+
+def open_store(configs: list[RunConfig]) -> Store:
+    """The runs' store, then each runs folder (after the store: a bad store makes no
+    folder), with the finished job folders the store lacks recovered into it."""
+    from harness.store import Store
+
+    store = Store(configs[0].store_url)
+    for runs_dir in sorted({c.runs_dir for c in configs}):
+        usable_dir(runs_dir, "--runs-dir")
+        recover(runs_dir, store)
+    return store
+
+
 def run_command(configs: RunConfig | list[RunConfig]) -> int:
     """Run one config, or one per budget of ``--budget 1m,5m`` (the same but the budget)."""
     from harness.data.registry import prepare_dataset
     from harness.execution.plan import plan
-    from harness.execution.scheduler import make_executor
     from harness.reporting import leaderboard
-    from harness.store import Store
 
     configs = configs if isinstance(configs, list) else [configs]
     config = configs[0]
-    # every check before anything is trained: executor, GPUs, leaderboard folder
-    executor = make_executor(config.executor, config.ray_address, config.cpus_per_job)
-    executor.check(configs)
-    leaderboard.prepare_dir(config.leaderboard_dir)
+    executor = preflight(configs)
     # download and decode once, here where the progress bar shows, before any job starts
     prepare_dataset(config.dataset, config.data_dir, folds=config.folds,
                     max_per_class=config.max_train_per_class)
-    store = Store(config.store_url)
-    usable_dir(config.runs_dir, "--runs-dir")  # after the store: a bad store makes no folder
-    recover(config.runs_dir, store)
+    store = open_store(configs)
     units = plan(configs, store, config.rerun)
     for unit in units:
         print_plan(unit.config, unit.jobs, unit.todo, executor.slots(unit.config))
@@ -173,7 +193,7 @@ def run_command(configs: RunConfig | list[RunConfig]) -> int:
 
     results = store.latest(dataset=config.dataset)
     written = leaderboard.write(results, config.leaderboard_dir,
-                                prices=getattr(config, "prices", None))
+                                prices=config.prices)
     table = leaderboard.rank(results)
     for c in configs:
         mine = table[(table["budget_seconds"] == c.budget_seconds)
@@ -402,23 +422,15 @@ def suite_plan_command(path: Path, store_url: str | None, rerun: bool, executor:
 def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides: Any) -> int:
     """Run what the suite still lacks, rewrite its leaderboards, compare with history."""
     from harness.execution.plan import plan, prepare_data
-    from harness.execution.scheduler import make_executor
     from harness.execution.suite import load_suite
-    from harness.reporting import leaderboard
-    from harness.store import Store
 
     suite = load_suite(path)
     overrides["store_url"] = overrides.get("store_url") or None  # empty $HARNESS_STORE
     configs = suite.configs(**overrides)
     first = configs[0]
-    executor = make_executor(first.executor, first.ray_address, first.cpus_per_job)
-    executor.check(configs)
+    executor = preflight(configs)
     board_dir = first.leaderboard_dir
-    leaderboard.prepare_dir(board_dir)  # fail before training, not after
-    store = Store(first.store_url)
-    for runs_dir in sorted({c.runs_dir for c in configs}):
-        usable_dir(runs_dir, "--runs-dir")
-        recover(runs_dir, store)
+    store = open_store(configs)
     units = plan(configs, store, first.rerun)
     print_suite_plan(suite, units, executor.name, executor.slots)
     results: list[Result] = []
@@ -432,7 +444,7 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
         out.print("Nothing to run: every job of the suite is already in the store "
                   "(--rerun forces).")
     code = _suite_report(suite, store, results, board_dir, fail_on_regression,
-                         getattr(first, "prices", None))
+                         first.prices)
     keep_models(results, [r for d in sorted({b.dataset for b in suite.benchmarks})
                           for r in store.latest(dataset=d)], first.keep_models)
     return code

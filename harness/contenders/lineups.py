@@ -148,6 +148,18 @@ def lineup(name: str, profile: Profile | None = None) -> list[Pick]:
     raise HarnessError(f"unknown lineup {name!r}; known: {', '.join(LINEUPS)}")
 
 
+def for_dataset(pattern: str | None, dataset: str, budget_seconds: float,
+                gpus: int = 0) -> list[Pick]:
+    """The contenders of ``pattern`` (None: the default lineup) for a run of ``dataset``
+    at this budget on this many GPUs: the one place a run and a suite's cell choose
+    their lineup."""
+    from harness.data.registry import get_spec
+
+    spec = get_spec(dataset)
+    return select(pattern, Profile(tuple(spec.image_shape), spec.num_classes,
+                                   budget_seconds, gpus, spec.n_train))
+
+
 def select(pattern: str | None, profile: Profile | None = None) -> list[Pick]:
     """The contenders of a comma list of names, wildcards and ``@lineups``, each once.
 

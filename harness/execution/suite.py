@@ -238,14 +238,10 @@ def _with_lineups(b: Benchmark) -> Benchmark:
     """The cell with its lineups replaced by their members for its data and budget."""
     if not any(c.startswith("@") for c in b.contenders):
         return b
-    from harness.contenders.lineups import Profile, select
-    from harness.data.registry import get_spec
+    from harness.contenders.lineups import for_dataset
 
-    spec = get_spec(b.dataset)
-    profile = Profile(tuple(spec.image_shape), spec.num_classes, b.budget_seconds, b.gpus,
-                      spec.n_train)
-    return replace(b, contenders=tuple(p.name for p in select(",".join(b.contenders),
-                                                               profile)))
+    picks = for_dataset(",".join(b.contenders), b.dataset, b.budget_seconds, b.gpus)
+    return replace(b, contenders=tuple(p.name for p in picks))
 
 
 def _run_options(reader: _Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]]

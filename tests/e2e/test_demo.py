@@ -1,4 +1,4 @@
-"""`make demo`'s job (read from the Makefile): the default lineup on digits, offline.
+"""`harness demo` (what `make demo` runs): the default lineup on digits, offline.
 
 Every family has a row: the floor and the hand-built CNN train, the pretrained ones
 are ``skipped`` saying which file to put where (no network here). The page goes under
@@ -7,30 +7,23 @@ are ``skipped`` saying which file to put where (no network here). The page goes 
 
 import csv
 import json
-import re
-import shlex
 
 import pytest
 
+from harness.cli import DEMO_ARGS
 from tests.conftest import ROOT, run_cli, store_rows
 
 pytestmark = pytest.mark.slow
 
 
-def demo_args() -> list[str]:
-    """The arguments `make demo` passes to `harness`."""
-    text = (ROOT / "Makefile").read_text()
-    (line,) = re.findall(r"^demo:.*\n\t\$\(BIN\)/harness (.+)$", text, re.MULTILINE)
-    return shlex.split(line)
-
-
 def test_demo_ranks_every_family_and_leaves_the_checkout_alone(tmp_path):
-    args = demo_args()
+    args = DEMO_ARGS
     assert "--contenders" not in args and "-c" not in args  # the default lineup
     board = tmp_path / args[args.index("--leaderboard-dir") + 1]
     assert board.relative_to(tmp_path).parts[0] == "results"  # ignored by git
+    assert "\t$(BIN)/harness demo\n" in (ROOT / "Makefile").read_text()  # make demo runs it
     budget = 30.0
-    done = run_cli(args, tmp_path, timeout=900, HARNESS_PLUGINS="", HARNESS_OFFLINE="1",
+    done = run_cli(["demo"], tmp_path, timeout=900, HARNESS_PLUGINS="", HARNESS_OFFLINE="1",
                    KERAS_HOME=str(tmp_path / "no-keras-cache"))
     assert done.returncode == 0, done.stderr
     assert "Plan" in done.stdout and "estimated wall time" in done.stdout

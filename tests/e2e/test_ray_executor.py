@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, store_results
 
 SUITE = """\
 name: ray
@@ -18,12 +16,8 @@ max_train_per_class: 10
 
 
 def _rows(db) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT job_key, contender, status, "
-            "json_extract(payload, '$.test_accuracy'), json_extract(payload, '$.n_train') "
-            "FROM results").fetchall()
-    return sorted(rows)
+    return sorted((r.job_key, r.contender, r.status.value, r.test_accuracy, r.n_train)
+                  for r in store_results(db))
 
 
 @pytest.mark.slow

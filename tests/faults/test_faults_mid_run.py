@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import harness_env, run_cli
+from tests.conftest import harness_env, run_cli, store_results
 
 pytestmark = pytest.mark.faults
 
@@ -29,8 +29,7 @@ def _rows(db: Path) -> list[tuple[str, str]]:
     """(job_key, status) of every row; none when the file is gone."""
     if not db.exists():
         return []
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT job_key, status FROM results ORDER BY id").fetchall()
+    return [(r.job_key, r.status.value) for r in store_results(db)]
 
 
 def _wait_for(pattern: str, folder: Path, count: int = 1, within: float = 300,
@@ -136,10 +135,10 @@ def test_a_worker_killed_from_outside_is_recorded_with_its_signal(tmp_path, tall
     finally:
         runner.kill()
     assert runner.returncode == 4, (out, err)
-    with sqlite3.connect(tmp_path / "results" / "harness.sqlite") as conn:
-        (status, payload), = conn.execute("SELECT status, payload FROM results").fetchall()
+    (row,) = store_results(tmp_path / "results" / "harness.sqlite")
     # no memory cap, and the kernel's out-of-memory killer counted nothing: not oom
-    assert status == "error" and "SIGKILL" in payload and "train phase" in payload, payload
+    assert row.status.value == "error" and "SIGKILL" in row.message \
+        and "train phase" in row.message, row
 
 
 def test_sigterm_counts_every_finished_job_it_keeps(tmp_path, tally):
@@ -220,10 +219,8 @@ def test_16_bit_images_are_scaled_not_flattened_and_train(tmp_path, tally):
     done = run_cli(["run", "-d", f"folder:{data}", "-c", "sklearn-logreg", "-b", "2s"],
                    tmp_path, timeout=300, HARNESS_DATA=str(tmp_path / "cache"))
     assert done.returncode == 0, done.stderr
-    with sqlite3.connect(tmp_path / "results" / "harness.sqlite") as conn:
-        (accuracy,), = conn.execute(
-            "SELECT json_extract(payload, '$.test_accuracy') FROM results").fetchall()
-    assert accuracy > 0.95, accuracy
+    (row,) = store_results(tmp_path / "results" / "harness.sqlite")
+    assert row.test_accuracy > 0.95, row.test_accuracy
     (arrays,) = (tmp_path / "cache").rglob("train_images.npy")
     pixels = np.load(arrays)
     assert pixels.max() < 255 and 60 < pixels.mean() < 200  # scaled, not clipped to white

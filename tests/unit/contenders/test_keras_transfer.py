@@ -6,8 +6,6 @@ weights of ``keras_transfer_weights``; here, what it cannot see.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from harness.contenders import ContenderUnavailable, create, get, list_contenders
 from harness.core.budget import Budget
 from harness.core.context import JobContext
-from tests.conftest import run_cli, store_rows
+from tests.conftest import run_cli, store_results, store_rows
 
 pytest.importorskip("tensorflow")
 # the stand-in weights of eight backbones (ConvNeXtBase's alone is 350 MB): `make test-all`
@@ -137,9 +135,7 @@ def test_finetune_run_without_weights_gives_skipped_rows_and_exit_0(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = store_rows(tmp_path / "results" / "harness.sqlite")
     assert len(rows) == 8 and {status for _, _, status in rows} == {"skipped"}, rows
-    with sqlite3.connect(tmp_path / "results" / "harness.sqlite") as conn:
-        payloads = conn.execute("SELECT payload FROM results").fetchall()
-    messages = [json.loads(p)["message"] for (p,) in payloads]
+    messages = [r.message for r in store_results(tmp_path / "results" / "harness.sqlite")]
     assert all("fetch https://" in m and "--weights-dir" in m for m in messages), messages
     assert time.monotonic() - t0 < 120
 
