@@ -34,7 +34,7 @@ from harness.core.jobs import Result, Status
 from harness.reporting import figures as fig
 from harness.reporting import kept
 from harness.reporting.markdown import md_escape, md_table
-from harness.reporting.report import BUDGETS_SUFFIX, representative
+from harness.reporting.report import BUDGETS_SUFFIX, representative, table_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -433,7 +433,7 @@ def _section(dataset: str, g: pd.DataFrame, rows: list[Result], costs: dict,
     by_name: dict[tuple, list[Result]] = {}
     for r in rows:
         if r.gpus == gpus and (r.max_train_per_class or 0) == cap:
-            by_name.setdefault((r.contender, r.budget_seconds), []).append(r)
+            by_name.setdefault((table_name(r, names), r.budget_seconds), []).append(r)
     histories = {}
     for name in names:
         for b in budgets:

@@ -142,6 +142,13 @@ def calibration_figure(result: Result, preds: dict[str, np.ndarray] | None,
             "", _image(f"reliability diagram of {label}", f"{rel}/{name}")]
 
 
+def table_name(r: Result, names) -> str:
+    """The name ``r``'s row has in a ranked table of ``names``: ``keras-cnn6 [jax]``
+    where the contender ran on several Keras backends, else its own."""
+    named = f"{r.contender} [{r.keras_backend}]"
+    return named if r.keras_backend and named in names else r.contender
+
+
 def representative(rows: list[Result], usable=None) -> Result | None:
     """The ok run of median test accuracy whose job folder is still there (or, with
     ``usable``, that passes it)."""
@@ -364,8 +371,9 @@ def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Res
     section.overview = overview_figure(dataset, budget, ok, cache, rel, prefix)
     section.lines = [*statistics_note(table)]
     by_name: dict[str, list[Result]] = {}
+    names = set(table["contender"])
     for r in rows:
-        by_name.setdefault(r.contender, []).append(r)
+        by_name.setdefault(table_name(r, names), []).append(r)
     reps = {c: rep for c in ok["contender"] if (rep := representative(by_name.get(c, [])))}
     curves = []
     if reps:

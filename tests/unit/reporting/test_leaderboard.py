@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import re
 import stat
 from dataclasses import replace
 
@@ -189,3 +190,21 @@ def test_a_page_starts_with_the_verdict_of_its_main_table_and_each_table_has_its
         assert lines[lines.index(heading) + 1].startswith("**Verdict:** ")
     five = lines[lines.index("## Budget 5s · 0 GPUs") + 1]
     assert five.startswith("**Verdict:** **sklearn-logreg** leads with 50.00 %")
+
+
+def test_a_contender_on_two_keras_backends_gets_a_model_page_per_backend(tmp_path):
+    rows = []
+    for backend, acc in (("jax", 0.9), ("torch", 0.8)):
+        for seed in range(2):
+            job = Job("digits", "keras-shallow", 0, 1, seed, 15.0, keras_backend=backend)
+            rows.append(Result.for_job(job, Status.OK, test_accuracy=acc + 0.01 * seed,
+                                       train_seconds=15.0, latency_p50_ms=1.0))
+    leaderboard.write(rows, tmp_path)
+    md = (tmp_path / "digits.md").read_text()
+    links = re.findall(r"\[keras-shallow \\\[(\w+)\\\]\]\((digits/[^)]+\.md)\)", md)
+    assert [b for b, _ in links] == ["jax", "torch"], md
+    for backend, link in links:
+        page = (tmp_path / link).read_text()
+        keys = {r.job_key for r in rows if r.keras_backend == backend}
+        assert all(f"`{k}`" in page for k in keys), page  # its own runs, not the other's
+        assert "| Fold | Seed |" in page and page.count("| ok |") == 2
