@@ -149,6 +149,12 @@ def table_name(r: Result, names) -> str:
     return named if r.keras_backend and named in names else r.contender
 
 
+def num(value: Any, spec: str) -> str:
+    """``value`` formatted by ``spec``, or ``–`` where there is none (None or NaN)."""
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else spec.format(value)
+
+
 def representative(rows: list[Result], usable=None) -> Result | None:
     """The ok run of median test accuracy whose job folder is still there (or, with
     ``usable``, that passes it)."""
@@ -333,8 +339,10 @@ def overview_figure(dataset: str, budget: float, ok: pd.DataFrame, cache: fig.Fi
     if ok.empty:
         return []
 
+    import pandas as pd
+
     def col(name: str) -> list[float]:
-        return [float(v) for v in pd_numeric(ok[name])]
+        return [float(v) for v in pd.to_numeric(ok[name], errors="coerce")]
 
     args = (list(ok["contender"]), col("test_accuracy"), col("test_accuracy_std"),
             col("train_seconds"), col("latency_p50_ms"))
@@ -347,16 +355,6 @@ def overview_figure(dataset: str, budget: float, ok: pd.DataFrame, cache: fig.Fi
             "Each contender's mean test accuracy (bars: ± std over its runs) against its "
             "training seconds and its single-image latency p50; the red line joins the "
             "Pareto front, the contenders no other beats on both axes.", ""]
-
-
-def pd_numeric(values) -> list[float]:
-    out = []
-    for v in values:
-        try:
-            out.append(float(v))
-        except (TypeError, ValueError):
-            out.append(math.nan)
-    return out
 
 
 def group_figures(dataset: str, keys: tuple, table: pd.DataFrame, rows: list[Result],
@@ -410,10 +408,6 @@ def model_page(dataset: str, keys: tuple, row: Any, runs: list[Result], rep: Res
              f"Rank {'–' if str(row.rank) == '<NA>' else row.rank} on the dataset's page; "
              f"status {md_escape(row.status)}"
              + (f": {md_escape(row.message)}" if row.message else "") + ".", ""]
-
-    def num(value: Any, f: str) -> str:
-        return "–" if value is None or (isinstance(value, float) and math.isnan(value)) \
-            else f.format(value)
 
     acc = num(row.test_accuracy, "{:.2f}")
     if acc != "–" and not math.isnan(row.test_accuracy_std):
@@ -550,9 +544,6 @@ def job_page(jobdir: Path, out_dir: Path | None = None) -> Path:
              "", f"{fold}seed {r.seed}, budget {format_duration(r.budget_seconds)}, "
              f"{r.gpus} GPU(s). Status: **{md_escape(r.status.value)}**"
              + (f": {md_escape(r.message)}" if r.message else ""), ""]
-
-    def num(v: Any, f: str) -> str:
-        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f.format(v)
 
     from harness.scoring import metrics as scoring
 
