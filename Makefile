@@ -60,7 +60,7 @@ test-all: install
 
 # What test-all adds to test (CI runs test, then this)
 test-slow: install
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=15
 
 # ruff, the layer contract (import-linter, from pyproject.toml) and no import cycles
 lint: install
