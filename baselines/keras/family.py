@@ -193,10 +193,10 @@ class Runtime:
     def describe(self, model: keras.Model | None = None) -> dict[str, Any]:
         jit = bool(getattr(model, "jit_compile", False)) if model is not None else None
         return {
-            "keras_backend": self.backend,
+            "backend": self.backend,
             "gpus_used": self.gpus_used,
             "precision": self.precision,
-            "jit_compile": None if jit is None else (
+            "compiler": None if jit is None else (
                 ("torch.compile" if self.backend == "torch" else "xla") if jit else "off"),
             "distribution": self.distribution,
         }

@@ -87,7 +87,7 @@ def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: int) 
             out.print(f"    {name}: {reasons.get(name, 'named')}{extra}", markup=False)
     else:
         out.print(f"  contenders: {', '.join(config.contenders)}", markup=False)
-    backends = list(dict.fromkeys(j.keras_backend for j in jobs if j.keras_backend))
+    backends = list(dict.fromkeys(j.backend for j in jobs if j.backend))
     if backends:
         out.print(f"  Keras on {', '.join(backends)} (one job per backend for each Keras "
                   "contender)", markup=False)

@@ -14,7 +14,7 @@ _STYLE = {Status.OK: "green", Status.SKIPPED: "yellow"}
 
 
 def result_line(result: Result) -> str:
-    on = f" [{result.keras_backend}]" if result.keras_backend else ""
+    on = f" [{result.runtime.backend}]" if result.runtime.backend else ""
     head = (f"{result.contender}{on} · fold {result.fold + 1}/{result.folds} · "
             f"seed {result.seed}")
     if result.status is Status.OK:
@@ -74,7 +74,7 @@ class RichReporter:
     def job_started(self, job: Job) -> None:
         self.started[job.key] = time.time()
         self.tasks[job.key] = self.progress.add_task(
-            f"  {job.contender}{f' ({job.keras_backend})' if job.keras_backend else ''} "
+            f"  {job.contender}{f' ({job.backend})' if job.backend else ''} "
             f"f{job.fold + 1} s{job.seed}", total=job.budget_seconds,
             info="setup",
         )
@@ -101,7 +101,7 @@ class RichReporter:
         """Another runner sharing the store has this job: it is not ours to run."""
         self.done_jobs += 1
         self.remaining -= self.estimates.get(job.key, 0.0)
-        on = f" [{job.keras_backend}]" if job.keras_backend else ""
+        on = f" [{job.backend}]" if job.backend else ""
         head = f"{job.contender}{on} · fold {job.fold + 1}/{job.folds} · seed {job.seed}"
         self.progress.console.print(Text(f"{head}: skipped here, {why}", style="yellow"))
         self._refresh_overall()

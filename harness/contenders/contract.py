@@ -119,7 +119,9 @@ class Contender:
 
     def describe(self) -> dict[str, Any]:
         """Parameters, input size, backbone...; ``parameters`` counts all weights and
-        ``trainable_parameters`` the trainable ones, where the contender knows them."""
+        ``trainable_parameters`` the trainable ones, where the contender knows them.
+        ``backend``, ``precision`` and ``compiler``, where said, go to the row's
+        :class:`~harness.core.jobs.Runtime`, and ``gpus_used`` to the row."""
         return {"params": dict(self.params)}
 
     def prepare(self, train: Split, val: Split, context: JobContext) -> None:

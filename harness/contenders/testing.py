@@ -151,7 +151,7 @@ def check(name: str, seconds: float, params: dict[str, Any], context: JobContext
     saved = contender.save(context.job_dir / "model")
     facts["saved_ok"] = saved is None or saved.exists()
     facts["pretrained"] = cls.pretrained
-    facts["backend"] = info.get("keras_backend") if isinstance(info, dict) else None
+    facts["backend"] = info.get("backend") if isinstance(info, dict) else None
     return facts
 
 

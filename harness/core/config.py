@@ -86,7 +86,7 @@ class RunConfig:
                 gpus=self.gpus,
                 max_train_per_class=self.max_train_per_class,
                 params=dict(self.params.get(name, {})),
-                keras_backend=backend,
+                backend=backend,
             )
             for seed in range(self.seeds)
             for fold in range(self.folds)

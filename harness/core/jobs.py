@@ -24,7 +24,12 @@ class Status(StrEnum):
 
 
 #: Job fields that are left out of its key while ``None`` (see :attr:`Job.key`)
-_LATER_FIELDS = ("keras_backend",)
+_LATER_FIELDS = ("backend",)
+#: fields renamed since keys and rows were first written, by their first names: a job
+#: hashes them under that name (so that it keeps its key, and its stored rows stay its
+#: own), and rows and job files written before are read under the new one
+_FIRST_NAMES = {"backend": "keras_backend"}
+_RENAMED = {"keras_backend": "backend", "jit_compile": "compiler"}
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,9 @@ class Job:
     gpus: int = 0
     max_train_per_class: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    #: the Keras backend (tensorflow | jax | torch); ``None`` for other families
-    keras_backend: str | None = None
+    #: the family's backend where it has several (a framework its models run on);
+    #: ``None``: the family's own choice
+    backend: str | None = None
 
     @property
     def key(self) -> str:
@@ -54,17 +60,49 @@ class Job:
         for name in _LATER_FIELDS:
             if data.get(name) is None:
                 data.pop(name, None)
+        for name, first in _FIRST_NAMES.items():
+            if name in data:
+                data[first] = data.pop(name)
         blob = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def label(self) -> str:
         fold = f" fold {self.fold + 1}/{self.folds}" if self.folds > 1 else ""
-        on = f" [{self.keras_backend}]" if self.keras_backend else ""
+        on = f" [{self.backend}]" if self.backend else ""
         return f"{self.contender}{on} on {self.dataset}{fold} seed {self.seed}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
+        data = _renamed(data)
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def _renamed(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with fields written under an earlier name under today's."""
+    if not any(old in data for old in _RENAMED):
+        return data
+    out = dict(data)
+    for old, new in _RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a model trained, as its family says in ``describe()``: the one place a
+    family's own facts enter a row. Keras: its backend (tensorflow, jax, torch), dtype
+    policy (float32, mixed_bfloat16, ...) and compiler (xla, torch.compile, off)."""
+
+    backend: str | None = None
+    precision: str | None = None
+    compiler: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Runtime:
+        data = _renamed(data or {})
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -118,12 +156,9 @@ class Result:
     artifacts: str = ""
     started_at: str = ""
     finished_at: str = ""
-    # how a model trained: its Keras backend, the GPUs it really used, its numeric
-    # precision (a Keras dtype policy, or AutoMM's) and its compiler (xla, off, ...)
-    keras_backend: str | None = None
+    # how a model trained: the GPUs it really used, and what its family says of it
     gpus_used: int | None = None
-    precision: str | None = None
-    jit_compile: str | None = None
+    runtime: Runtime = field(default_factory=Runtime)
     #: DAWNBench's inference time: the mean time to classify the test set one image at
     #: a time (ms), over ``latency_images`` images
     latency_mean_ms: float | None = None
@@ -150,31 +185,29 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
+        """A row from :meth:`to_dict` (or as rows were written before: a family's facts
+        as top-level fields). Every row is made here, :meth:`for_job`'s too."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = Status(values["status"])
+        runtime = data.get("runtime")
+        values["runtime"] = (runtime if isinstance(runtime, Runtime)
+                             else Runtime.from_dict(runtime if isinstance(runtime, dict)
+                                                    else data))
         return cls(**values)
 
     @classmethod
     def for_job(cls, job: Job, status: Status, message: str = "", family: str = "unknown",
                 **extra: Any) -> Result:
-        return cls(
-            job_key=job.key,
-            dataset=job.dataset,
-            contender=job.contender,
-            family=family,
-            fold=job.fold,
-            folds=job.folds,
-            seed=job.seed,
-            budget_seconds=job.budget_seconds,
-            gpus=job.gpus,
-            status=status,
-            message=message,
-            params=dict(job.params),
-            max_train_per_class=job.max_train_per_class,
-            keras_backend=job.keras_backend,
-            **extra,
-        )
+        """The row of ``job``: its fields, then ``extra`` (any field of a row)."""
+        return cls.from_dict({
+            "job_key": job.key, "dataset": job.dataset, "contender": job.contender,
+            "family": family, "fold": job.fold, "folds": job.folds, "seed": job.seed,
+            "budget_seconds": job.budget_seconds, "gpus": job.gpus, "status": status,
+            "message": message, "params": dict(job.params),
+            "max_train_per_class": job.max_train_per_class,
+            "runtime": Runtime(backend=job.backend), **extra,
+        })
 
 
 def failure_status(exc: BaseException,

@@ -36,7 +36,7 @@ from harness.core.context import (
 )
 from harness.core.errors import HarnessError
 from harness.core.files import write_json_atomic
-from harness.core.jobs import Job, Result, Status
+from harness.core.jobs import Job, Result, Runtime, Status
 from harness.store import redact
 
 POLL_SECONDS = 0.2
@@ -275,8 +275,12 @@ def read_result(jobdir: Path, job: Job | None = None) -> Result | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     base = Result.for_job(job, status, family=row.pop("family", None) or family_of(job.contender))
-    known = set(base.__dataclass_fields__) - {"job_key", "status"}
-    return replace(base, **{k: v for k, v in row.items() if k in known})
+    said = row.get("runtime")
+    if not isinstance(said, dict):  # a row written before a family's facts were one field
+        said = {k: v for k, v in asdict(Runtime.from_dict(row)).items() if v is not None}
+    return Result.from_dict({**base.to_dict(), **row, "job_key": base.job_key,
+                             "status": status.value,
+                             "runtime": {**asdict(base.runtime), **said}})
 
 
 def job_context(config: RunConfig, job: Job, jobdir: Path, gpu_ids: list[str]) -> JobContext:

@@ -110,7 +110,7 @@ def export_model(result: Result, target: Path, class_names: list[str],
         "params": result.params, "dataset": result.dataset,
         "budget_seconds": result.budget_seconds, "gpus": result.gpus,
         "job_key": result.job_key, "test_accuracy": result.test_accuracy,
-        "keras_backend": result.keras_backend, "image_shape": result.image_shape,
+        "backend": result.runtime.backend, "image_shape": result.image_shape,
         "class_names": list(class_names),
         "test_time_flip": bool(result.description.get("test_time_flip", False)),
     }
@@ -171,13 +171,17 @@ def load_exported(folder: str | Path) -> Exported:
     """The model :func:`export_model` wrote to ``folder``, ready to classify."""
     import os
 
-    from harness.contenders import create, load_plugins
+    from harness.contenders import create, get, load_plugins
 
     folder = Path(folder)
     manifest = json.loads((folder / MANIFEST).read_text())
-    if manifest.get("keras_backend"):  # the backend it was trained and saved on
-        os.environ.setdefault("KERAS_BACKEND", manifest["keras_backend"])
     load_plugins()
+    # the backend it was trained and saved on (``keras_backend`` in older manifests),
+    # set before the family's framework is imported
+    backend = manifest.get("backend") or manifest.get("keras_backend")
+    variable = get(manifest["contender"]).framework.backend_variable
+    if backend and variable:
+        os.environ.setdefault(variable, backend)
     contender = create(manifest["contender"], seed=manifest["seed"], **manifest["params"])
     contender.restore(folder / MODEL_DIR, len(manifest["class_names"]), manifest)
     return Exported(contender, manifest)

@@ -116,7 +116,7 @@ def run_job(jobdir: Path) -> dict[str, Any]:
     from harness.contenders import create, get, is_out_of_memory, load_plugins
     from harness.core.budget import Budget
     from harness.core.errors import GpuMismatch
-    from harness.core.jobs import Job, Status, failure_status
+    from harness.core.jobs import Job, Runtime, Status, failure_status
     from harness.data.registry import load_dataset
     from harness.data.splits import protocol_split
     from harness.execution.environment import describe_environment
@@ -148,9 +148,9 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         # the framework's switches, set before its modules are first imported
         for name, value in cls.framework.environment:
             os.environ.setdefault(name, value)
-        backend = _choose_backend(cls, job.keras_backend, job.gpus)
+        backend = _choose_backend(cls, job.backend, job.gpus)
         if backend:
-            row["keras_backend"] = backend
+            row["runtime"] = {"backend": backend}
         if context.offline:  # the Hugging Face libraries read their own switch
             os.environ["HF_HUB_OFFLINE"] = "1"
         dataset = load_dataset(job.dataset, context.data_dir)
@@ -211,9 +211,12 @@ def run_job(jobdir: Path) -> dict[str, Any]:
         if report.images_seen:  # with train_seconds, the training images per second
             description = {**description, "images_seen": report.images_seen}
         row["description"] = description
-        for name in ("parameters", "keras_backend", "gpus_used", "precision", "jit_compile"):
+        for name in ("parameters", "gpus_used"):
             if description.get(name) is not None:
                 row[name] = description[name]
+        said = Runtime.from_dict(description)  # the family's own facts, typed
+        row["runtime"] = {**row.get("runtime", {}),
+                          **{k: v for k, v in asdict(said).items() if v is not None}}
         if description.get("gpus_used") is None:  # the guard passed: all, if it can
             row["gpus_used"] = job.gpus if cls.framework.uses_gpus else 0
         row["trainable_parameters"] = description.get("trainable_parameters")

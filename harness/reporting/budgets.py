@@ -141,8 +141,8 @@ def protocols(g: pd.DataFrame, rows: list[Result], gpus: int, cap: int
                 and (r.max_train_per_class or 0) == cap]
         per: dict[tuple, tuple[int, set]] = {}
         for r in mine:
-            folds, seeds = per.get((r.contender, r.keras_backend), (1, set()))
-            per[(r.contender, r.keras_backend)] = (max(folds, r.folds or 1), seeds | {r.seed})
+            folds, seeds = per.get((r.contender, r.runtime.backend), (1, set()))
+            per[(r.contender, r.runtime.backend)] = (max(folds, r.folds or 1), seeds | {r.seed})
         out[float(b)] = Protocol(
             runs=tuple(sorted({(f, len(s)) for f, s in per.values()})),
             tests=tuple(sorted({r.n_test for r in mine if r.status is Status.OK and r.n_test})),

@@ -61,7 +61,8 @@ def raw_frame(results: list[Result]) -> pd.DataFrame:
 
     # a shallow copy of each row: asdict's deep copies of the nested dicts took seconds
     # for a store of 10,000 rows
-    frame = pd.DataFrame([{**vars(r), "status": r.status.value} for r in results])
+    frame = pd.DataFrame([{**vars(r), "status": r.status.value, **vars(r.runtime)}
+                          for r in results]).drop(columns="runtime", errors="ignore")
     if not frame.empty:
         _name_backends(frame)
         frame["over_budget"] = [r.over_budget for r in results]
@@ -73,10 +74,10 @@ def raw_frame(results: list[Result]) -> pd.DataFrame:
 def _name_backends(frame: pd.DataFrame) -> None:
     """A contender trained on several Keras backends is one entry per backend:
     ``keras-cnn6 [jax]``, ``keras-cnn6 [torch]``, ranked, tested and plotted apart."""
-    if "keras_backend" not in frame:
-        frame["keras_backend"] = None
+    if "backend" not in frame:
+        frame["backend"] = None
         return
-    backend = frame["keras_backend"].where(frame["keras_backend"].notna(), None)
+    backend = frame["backend"].where(frame["backend"].notna(), None)
     several = backend.groupby(frame["contender"]).transform(lambda b: b.dropna().nunique() > 1)
     rename = several & backend.notna()
     if rename.any():
@@ -120,7 +121,7 @@ def rank(results: list[Result], answers: Answers | None = None) -> pd.DataFrame:
         rows.append({
             **dict(zip([*GROUP, "contender"], keys, strict=True)),
             "family": first["family"],
-            "keras_backend": next((b for b in g["keras_backend"] if isinstance(b, str)), None),
+            "backend": next((b for b in g["backend"] if isinstance(b, str)), None),
             "runs": len(g),
             "ok_runs": len(ok),
             "test_accuracy": float(acc.mean()) if len(ok) else math.nan,
@@ -329,8 +330,8 @@ def to_markdown(dataset: str, table: pd.DataFrame, environment: dict | None = No
                 notes.append(f"- **{md_escape(row.contender)}** ({md_escape(row.status)}): "
                              f"{md_escape(row.message)}")
             name = md_escape(row.contender)
-            family = md_escape(row.family) + (f" ({md_escape(row.keras_backend)})"
-                                              if row.keras_backend else "")
+            family = md_escape(row.family) + (f" ({md_escape(row.backend)})"
+                                              if row.backend else "")
             worst = "–" if not isinstance(row.worst_class, str) else \
                 f"{md_escape(row.worst_class)} ({row.worst_class_accuracy:.1f})"
             cells = [

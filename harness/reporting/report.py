@@ -145,8 +145,8 @@ def calibration_figure(result: Result, preds: dict[str, np.ndarray] | None,
 def table_name(r: Result, names) -> str:
     """The name ``r``'s row has in a ranked table of ``names``: ``keras-cnn6 [jax]``
     where the contender ran on several Keras backends, else its own."""
-    named = f"{r.contender} [{r.keras_backend}]"
-    return named if r.keras_backend and named in names else r.contender
+    named = f"{r.contender} [{r.runtime.backend}]"
+    return named if r.runtime.backend and named in names else r.contender
 
 
 def num(value: Any, spec: str) -> str:
@@ -433,7 +433,7 @@ def model_page(dataset: str, keys: tuple, row: Any, runs: list[Result], rep: Res
                                          f"{human_count(row.trainable_parameters)}"),
         ("Peak host memory MB", num(row.peak_rss_mb, "{:.0f}")),
         ("Family · Keras backend", f"{md_escape(row.family)} · "
-                                   f"{md_escape(row.keras_backend or '–')}"),
+                                   f"{md_escape(row.backend or '–')}"),
     ]
     lines += [md_table(["Measure (mean over its ok runs)", "Value"],
                        [[a, b] for a, b in measures], "lr"), ""]
@@ -635,11 +635,11 @@ def provenance(r: Result) -> tuple[str, ...]:
     def text(value: Any) -> str:
         return "–" if value in (None, "") else str(value)
 
-    # Result fields of newer versions (backend, precision), read where they exist
+    # rows of older versions said their backend in the environment only
     return (names, text(env.get("gpu_driver")), text(env.get("cuda")), memory,
             "–" if ram is None else f"{ram:.0f} GB",
-            text(getattr(r, "precision", None) or (r.description or {}).get("precision")),
-            text(getattr(r, "keras_backend", None) or env.get("keras_backend")),
+            text(r.runtime.precision or (r.description or {}).get("precision")),
+            text(r.runtime.backend or env.get("keras_backend")),
             "–" if deterministic is None else ("on" if deterministic else "off"),
             text(env.get("threads")))
 

@@ -61,12 +61,14 @@ class Hangs(_Fault):
 
 @register("test-alloc")
 class Allocates(_Fault):
-    """Allocates (and touches) memory until something kills it."""
+    """Allocates (and touches) memory until something kills it: 100 MiB at a time, so
+    that it is over a cap of hundreds of MiB within a second even on a busy machine (at
+    25 MiB it once was still under 600 MiB when the 3 s hard limit came)."""
 
     def misbehave(self, workdir):
         hoard = []
         while True:
-            hoard.append(np.ones(25 * 2**20, dtype=np.uint8))
+            hoard.append(np.ones(100 * 2**20, dtype=np.uint8))
             time.sleep(0.02)
 
 

@@ -14,7 +14,7 @@ import pytest
 from harness.core.config import RunConfig
 from harness.core.context import JOB_FILE, RESULT_FILE, JobContext
 from harness.core.errors import HarnessError
-from harness.core.jobs import Job
+from harness.core.jobs import Job, Result, Runtime, Status
 from harness.core.options import BY_FIELD
 from tests.conftest import harness_env
 
@@ -31,14 +31,33 @@ def test_backend_option_takes_one_or_a_comma_list_and_refuses_others():
             OPTION.parse(bad)
 
 
+def _hash(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:16]
+
+
 def test_a_job_without_a_backend_keeps_the_key_it_had_before_backends():
     job = Job("digits", "sklearn-logreg", 0, 1, 0, 15.0)
-    old = {k: v for k, v in asdict(job).items() if k != "keras_backend"}
-    expected = hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode())
-    assert job.key == expected.hexdigest()[:16]
-    jax = Job("digits", "keras-shallow", 0, 1, 0, 15.0, keras_backend="jax")
-    torch = Job("digits", "keras-shallow", 0, 1, 0, 15.0, keras_backend="torch")
+    assert job.key == _hash({k: v for k, v in asdict(job).items() if k != "backend"})
+    jax = Job("digits", "keras-shallow", 0, 1, 0, 15.0, backend="jax")
+    torch = Job("digits", "keras-shallow", 0, 1, 0, 15.0, backend="torch")
     assert len({jax.key, torch.key, Job("digits", "keras-shallow", 0, 1, 0, 15.0).key}) == 3
+
+
+def test_a_job_with_a_backend_keeps_the_key_it_had_when_the_field_was_keras_backend():
+    """The field was renamed (the core names no framework): keys and stored rows stay."""
+    job = Job("digits", "keras-shallow", 0, 1, 0, 15.0, backend="jax")
+    fields = {k: v for k, v in asdict(job).items() if k != "backend"}
+    assert job.key == _hash({**fields, "keras_backend": "jax"})  # as written before
+    # job files written before are read under today's name, with the same key
+    assert Job.from_dict({**fields, "keras_backend": "jax"}) == job
+    # and so are rows: a family's facts, once top-level fields, now in its Runtime
+    old_row = {**Result.for_job(job, Status.OK).to_dict(), "keras_backend": "jax",
+               "precision": "float32", "jit_compile": "xla"}
+    del old_row["runtime"]
+    row = Result.from_dict(old_row)
+    assert row.runtime == Runtime(backend="jax", precision="float32", compiler="xla")
+    assert Result.from_dict(row.to_dict()) == row
 
 
 def test_the_plan_runs_keras_contenders_once_per_backend_and_others_once():
@@ -47,21 +66,21 @@ def test_the_plan_runs_keras_contenders_once_per_backend_and_others_once():
     config = RunConfig(dataset="digits", contenders=("keras-shallow", "sklearn-logreg"),
                        budget_seconds=5.0, keras_backends=("torch", "jax"))
     jobs = config.jobs(backends(config))
-    assert [(j.contender, j.keras_backend) for j in jobs] == [
+    assert [(j.contender, j.backend) for j in jobs] == [
         ("keras-shallow", "torch"), ("keras-shallow", "jax"), ("sklearn-logreg", None)]
     auto = RunConfig(dataset="digits", contenders=("keras-shallow",), budget_seconds=5.0)
     from baselines.keras import KERAS
 
     (job,) = auto.jobs(backends(auto))
-    assert job.keras_backend == KERAS.installed_backends()[0] == "tensorflow"
+    assert job.backend == KERAS.installed_backends()[0] == "tensorflow"
     # with GPUs, the backends whose CUDA wheels the gpu extra brings come first
     on_gpus = RunConfig(dataset="digits", contenders=("keras-shallow",), budget_seconds=5.0,
                         gpus=1)
-    assert on_gpus.jobs(backends(on_gpus))[0].keras_backend == "jax"
+    assert on_gpus.jobs(backends(on_gpus))[0].backend == "jax"
     # a contender that cannot run on a backend: auto picks the next
     nasnet = RunConfig(dataset="digits", contenders=("nasnetmobile-frozen",),
                        budget_seconds=5.0, gpus=1, keras_backends=("auto", "torch"))
-    assert [j.keras_backend for j in nasnet.jobs(backends(nasnet))] == ["jax", "torch"]
+    assert [j.backend for j in nasnet.jobs(backends(nasnet))] == ["jax", "torch"]
 
 
 def _split(n=50, size=8, classes=3):
@@ -153,17 +172,17 @@ def _worker_row(job: Job, tmp_path, **context) -> dict:
 @pytest.mark.slow
 def test_a_job_whose_backend_sees_no_granted_gpu_is_an_error_row_before_training(tmp_path):
     """The worker checks before the clock starts; the row names the fix, nothing trains."""
-    job = Job("digits", "keras-shallow", 0, 1, 0, 5.0, gpus=1, keras_backend="jax")
+    job = Job("digits", "keras-shallow", 0, 1, 0, 5.0, gpus=1, backend="jax")
     row = _worker_row(job, tmp_path, gpu_ids=("0",))
     assert row["status"] == "error"
     assert "JAX sees no GPU but the job was given 1" in row["message"]
     assert "--keras-backend torch" in row["message"]  # the fix
-    assert row.get("train_seconds") is None and row["keras_backend"] == "jax"
+    assert row.get("train_seconds") is None and row["runtime"]["backend"] == "jax"
 
 
 @pytest.mark.slow
 def test_a_backend_the_contender_cannot_run_on_is_a_skipped_row_that_says_why(tmp_path):
-    job = Job("digits", "nasnetmobile-frozen", 0, 1, 0, 5.0, keras_backend="torch")
+    job = Job("digits", "nasnetmobile-frozen", 0, 1, 0, 5.0, backend="torch")
     row = _worker_row(job, tmp_path, offline=True)
     assert row["status"] == "skipped"
     assert "not on PyTorch" in row["message"] and "--keras-backend tensorflow, jax" in row[

@@ -196,7 +196,7 @@ def test_a_contender_on_two_keras_backends_gets_a_model_page_per_backend(tmp_pat
     rows = []
     for backend, acc in (("jax", 0.9), ("torch", 0.8)):
         for seed in range(2):
-            job = Job("digits", "keras-shallow", 0, 1, seed, 15.0, keras_backend=backend)
+            job = Job("digits", "keras-shallow", 0, 1, seed, 15.0, backend=backend)
             rows.append(Result.for_job(job, Status.OK, test_accuracy=acc + 0.01 * seed,
                                        train_seconds=15.0, latency_p50_ms=1.0))
     leaderboard.write(rows, tmp_path)
@@ -205,6 +205,6 @@ def test_a_contender_on_two_keras_backends_gets_a_model_page_per_backend(tmp_pat
     assert [b for b, _ in links] == ["jax", "torch"], md
     for backend, link in links:
         page = (tmp_path / link).read_text()
-        keys = {r.job_key for r in rows if r.keras_backend == backend}
+        keys = {r.job_key for r in rows if r.runtime.backend == backend}
         assert all(f"`{k}`" in page for k in keys), page  # its own runs, not the other's
         assert "| Fold | Seed |" in page and page.count("| ok |") == 2
