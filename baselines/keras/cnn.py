@@ -235,7 +235,7 @@ _variant(
     # eight BN layers behind a 2e-3 warm-up: at 0.9 the inference statistics lagged the
     # weights so far that on 36 images validation stayed at chance for 50 steps (5 at
     # 0.6), and on the photo patches at 10 s it scored 36.5 % (0.6: 70.5 %); CIFAR-10
-    # photos at 90 s 58.5 / 60.9 % at 0.9, 58.6 / 62.1 % at 0.6 (make bench-real cells)
+    # photos at 90 s 58.5 / 60.9 % at 0.9, 58.6 / 62.1 % at 0.6 (runs side by side)
     bn_momentum=0.6,
 )
 _variant(
