@@ -9,8 +9,9 @@ ones by subclassing :class:`ContenderTestCase` in a test module::
         contenders = "mine-*"
         budgets = {"mine-slow": 30.0}      # seconds, by name or wildcard
 
-Each contender is checked in a fresh process (``python -m harness.contenders.testing
-SPEC``), as the harness runs jobs, on tiny synthetic data (36 training images of 32x32,
+Each contender is checked in a fresh process (``python -m harness.scoring.check SPEC``),
+through the evaluation protocol the harness runs every job with
+(:func:`harness.scoring.protocol.evaluate`), on tiny synthetic data (36 training images of 32x32,
 3 classes, each class a bright square in its own place): it fits within its budget
 (5 % slack), returns probabilities of the right shape for a batch and for one image,
 encodes no image on the path the harness times (``predict_proba``: no PNG or JPEG
@@ -21,13 +22,11 @@ context) live on the test class, never on the contenders.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -62,97 +61,6 @@ def synthetic_split(n_per_class: int = 12, classes: int = 3, size: int = 32, see
 def tiny_splits() -> tuple[Split, Split, Split]:
     """(train, val, test) of synthetic 32x32 RGB images in 3 classes: the contract's data."""
     return synthetic_split(12, seed=0), synthetic_split(4, seed=1), synthetic_split(6, seed=2)
-
-
-#: image encoders a prediction must not call: the harness times every contender from
-#: the same in-memory arrays, and encoding them (PNG bytes, files) is work the others
-#: do not do. ``(module, attribute path)``, watched where the module is loaded.
-ENCODERS = (
-    ("PIL.Image", "Image.save"),
-    ("cv2", "imencode"),
-    ("cv2", "imwrite"),
-    ("torchvision.io", "encode_png"),
-    ("torchvision.io", "encode_jpeg"),
-    ("tensorflow", "io.encode_png"),
-    ("tensorflow", "io.encode_jpeg"),
-)
-
-
-@contextlib.contextmanager
-def encoders_watched():
-    """Within ``with encoders_watched() as called:``, every :data:`ENCODERS` call is
-    recorded in ``called`` (and still done)."""
-    called: list[str] = []
-    undo: list[tuple[Any, str, Any]] = []
-    for module, path in ENCODERS:
-        owner = sys.modules.get(module)
-        *parents, attr = path.split(".")
-        for part in parents:
-            owner = getattr(owner, part, None)
-        original = getattr(owner, attr, None) if owner is not None else None
-        if original is None:
-            continue
-
-        def spy(*args, _original=original, _name=f"{module}.{path}", **kwargs):
-            called.append(_name)
-            return _original(*args, **kwargs)
-
-        setattr(owner, attr, spy)
-        undo.append((owner, attr, original))
-    try:
-        yield called
-    finally:
-        for owner, attr, original in reversed(undo):
-            setattr(owner, attr, original)
-
-
-def check(name: str, seconds: float, params: dict[str, Any], context: JobContext,
-          backend: str | None = None) -> dict[str, Any]:
-    """Run ``name`` through the contract; the facts a test judges (no verdicts here).
-
-    ``backend``: the family's backend to train on (a Keras backend), set as the worker
-    sets it, before the framework is imported.
-    """
-    import numpy as np
-
-    from harness.contenders import FitReport, create, get
-    from harness.contenders.contract import check_proba
-    from harness.core.budget import Budget
-
-    cls = get(name)
-    for key, value in cls.framework.environment:  # as the worker does
-        os.environ.setdefault(key, value)
-    if backend and cls.framework.backend_variable:
-        os.environ[cls.framework.backend_variable] = backend
-    train, val, test = tiny_splits()
-    contender = create(name, seed=context.seed, **params)
-    context.work_dir.mkdir(parents=True, exist_ok=True)
-    contender.prepare(train, val, context)  # setup: not on the training clock
-    budget = Budget(seconds)
-    t0 = time.monotonic()
-    report = contender.fit(train, val, budget, context)
-    took = time.monotonic() - t0
-    facts: dict[str, Any] = {"seconds": seconds, "took": took,
-                             "report_ok": isinstance(report, FitReport), "proba_error": None}
-    try:
-        proba = check_proba(contender.predict_proba(test.images), len(test), test.num_classes)
-        facts["proba_shape"] = list(proba.shape)
-        facts["accuracy"] = float(np.mean(proba.argmax(1) == test.labels))
-    except ValueError as exc:
-        facts["proba_error"] = str(exc)
-    with encoders_watched() as called:  # the path the harness times
-        facts["single_shape"] = list(np.shape(contender.predict_proba(test.images[:1])))
-        contender.predict_proba(test.images)
-    facts["encoders_called"] = sorted(set(called))
-    info = contender.describe()
-    facts["describe_ok"] = isinstance(info, dict) and "params" in info
-    facts["parameters"] = info.get("parameters") if isinstance(info, dict) else None
-    facts["history_elapsed"] = [e.elapsed_seconds for e in report.history]
-    saved = contender.save(context.job_dir / "model")
-    facts["saved_ok"] = saved is None or saved.exists()
-    facts["pretrained"] = cls.pretrained
-    facts["backend"] = info.get("backend") if isinstance(info, dict) else None
-    return facts
 
 
 def _match(table: dict[str, Any], name: str, default: Any = None) -> Any:
@@ -243,7 +151,7 @@ class ContenderTestCase:
                 "context": self.context(name, tmp_path / "job", request).to_dict()}
         spec_file = tmp_path / "spec.json"
         spec_file.write_text(json.dumps(spec))
-        done = subprocess.run([sys.executable, "-m", "harness.contenders.testing",
+        done = subprocess.run([sys.executable, "-m", "harness.scoring.check",
                                str(spec_file)], env=self.environment(), capture_output=True,
                               text=True, timeout=self.timeout)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -255,10 +163,12 @@ class ContenderTestCase:
         facts = self.run_check(name, tmp_path, request, backend)
         if backend:  # the check ran on the backend it was asked for, not a default
             assert facts["backend"] == backend, f"{name} ran on {facts['backend']}"
+        # fit returned a FitReport, the probabilities are finite rows summing to 1 (for
+        # the test split and for one image), describe() gave a dict with 'params', and
+        # save() returned a path that exists: the protocol says which did not
+        assert facts["status"] == "ok", f"{name}: {facts['message']}\n{facts['traceback']}"
         seconds, took = facts["seconds"], facts["took"]
-        assert facts["report_ok"], "fit must return a FitReport"
         assert took <= seconds * 1.05, f"{name} trained {took:.1f} s on a {seconds:.0f} s budget"
-        assert facts["proba_error"] is None, facts["proba_error"]
         assert facts["proba_shape"] == [18, 3]
         if not facts["pretrained"]:
             # Pretrained contenders may run here on random stand-in weights with
@@ -267,29 +177,7 @@ class ContenderTestCase:
             accuracy = facts["accuracy"]
             assert accuracy > self.min_accuracy, \
                 f"{name} learned nothing: {accuracy:.2f} on easy synthetic data"
-        assert facts["single_shape"] == [1, 3]
         assert not facts["encoders_called"], \
             f"{name} encodes images on its timed path: {facts['encoders_called']}"
-        assert facts["describe_ok"], "describe() must return a dict with 'params'"
         assert facts["parameters"] is None or facts["parameters"] > 0
         assert all(0 <= e <= took + 1 for e in facts["history_elapsed"])
-        assert facts["saved_ok"], "save() returned a path that does not exist"
-
-
-def main(argv: list[str]) -> int:
-    """``python -m harness.contenders.testing SPEC``: one check, facts beside SPEC."""
-    from harness.contenders import load_plugins
-
-    spec_file = Path(argv[0])
-    spec = json.loads(spec_file.read_text())
-    context = JobContext.from_dict(spec["context"])
-    if context.offline:  # the Hugging Face libraries read their own switch
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    load_plugins()
-    facts = check(spec["name"], spec["seconds"], spec["params"], context, spec.get("backend"))
-    (spec_file.parent / "facts.json").write_text(json.dumps(facts))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -29,8 +29,9 @@ FORWARDED_ENV = ("HARNESS_PLUGINS", "HARNESS_DATA", "HARNESS_OFFLINE", "HF_HUB_O
                  "HARNESS_DATA_SOURCES")
 
 
-def _run_job(config: RunConfig, job: Job) -> dict[str, Any]:
-    """Inside a Ray task: one job in its own worker process group; the row as a dict."""
+def _run_job(config: RunConfig, job: Job) -> Result:
+    """Inside a Ray task: one job in its own worker process group (which runs it through
+    the evaluation protocol, :func:`harness.scoring.protocol.evaluate`); its typed row."""
     import ray
 
     from harness.contenders import get
@@ -38,8 +39,7 @@ def _run_job(config: RunConfig, job: Job) -> dict[str, Any]:
 
     why = get(job.contender).unavailable()  # judged on the node that would run it
     if why is not None:
-        return Result.for_job(job, Status.SKIPPED, why, family=get(job.contender).family
-                              ).to_dict()
+        return Result.for_job(job, Status.SKIPPED, why, family=get(job.contender).family)
     # Ray has already narrowed this process's CUDA_VISIBLE_DEVICES to the task's GPUs
     gpu_ids = [str(i) for i in ray.get_gpu_ids()]
     worker = Worker(job, config.runs_dir / job.key, gpu_ids, config)
@@ -47,7 +47,7 @@ def _run_job(config: RunConfig, job: Job) -> dict[str, Any]:
     try:
         while (result := worker.poll()) is None:
             time.sleep(POLL_SECONDS)
-        return result.to_dict()
+        return result
     finally:  # ray.cancel interrupts the loop: the worker's whole group goes with it
         if worker.proc is not None and worker.proc.poll() is None:
             worker.kill(grace=2.0)
@@ -138,7 +138,7 @@ class RayExecutor:
         self.ready.discard(ref)
         self.pending.remove(ref)
         try:
-            return Result.from_dict(self.ray.get(ref))
+            return self.ray.get(ref)
         except Exception as exc:  # the task itself failed: nodes lost past Ray's retries
             reason = str(exc).strip().splitlines()[-1][:300] if str(exc) else repr(exc)
             return Result.for_job(job, Status.INFRA, f"Ray task failed: {reason}",

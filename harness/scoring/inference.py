@@ -8,8 +8,11 @@ normalising, batching) is part of its time, and none encodes images to files or 
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -68,3 +71,45 @@ def measure(
         "latency_images": len(ms),
         "throughput_per_s": float(done / elapsed) if elapsed > 0 else float("nan"),
     }
+
+
+#: image encoders a prediction must not call: the harness times every contender from
+#: the same in-memory arrays, and encoding them (PNG bytes, files) is work the others
+#: do not do. ``(module, attribute path)``, watched where the module is loaded.
+ENCODERS = (
+    ("PIL.Image", "Image.save"),
+    ("cv2", "imencode"),
+    ("cv2", "imwrite"),
+    ("torchvision.io", "encode_png"),
+    ("torchvision.io", "encode_jpeg"),
+    ("tensorflow", "io.encode_png"),
+    ("tensorflow", "io.encode_jpeg"),
+)
+
+
+@contextlib.contextmanager
+def encoders_watched():
+    """Within ``with encoders_watched() as called:``, every :data:`ENCODERS` call is
+    recorded in ``called`` (and still done)."""
+    called: list[str] = []
+    undo: list[tuple[Any, str, Any]] = []
+    for module, path in ENCODERS:
+        owner = sys.modules.get(module)
+        *parents, attr = path.split(".")
+        for part in parents:
+            owner = getattr(owner, part, None)
+        original = getattr(owner, attr, None) if owner is not None else None
+        if original is None:
+            continue
+
+        def spy(*args, _original=original, _name=f"{module}.{path}", **kwargs):
+            called.append(_name)
+            return _original(*args, **kwargs)
+
+        setattr(owner, attr, spy)
+        undo.append((owner, attr, original))
+    try:
+        yield called
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)

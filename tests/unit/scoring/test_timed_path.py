@@ -7,8 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from harness.contenders.testing import encoders_watched
-from harness.scoring.inference import measure
+from harness.scoring.inference import encoders_watched, measure
 
 
 def test_the_watch_sees_an_encoder_and_puts_it_back():
