@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-# The contract test runs Keras and AutoMM contenders in this one process (the harness
-# itself gives each job its own). With TensorFlow loaded first, `import torchvision`
-# crashes the interpreter (SIGSEGV, seen with TF 2.21 and torch 2.13); torch first is fine.
+# TensorFlow and torchvision both load in this process: the stand-in weights fixtures
+# below (Keras backbones, AutoMM's timm checkpoints, for the contract's subprocesses) and
+# the in-process tests of tests/unit/contenders. With TensorFlow loaded first, `import
+# torchvision` crashes the interpreter (SIGSEGV, seen with TF 2.21 and torch 2.13, and
+# again at this commit); torch first is fine. It costs the session about 3 s.
 with contextlib.suppress(ImportError):
     import torch  # noqa: F401
     import torchvision  # noqa: F401

@@ -154,6 +154,7 @@ def test_an_encoder_on_the_timed_path_is_named(tmp_path):
     _, outcome, _ = _run("protocol-encodes", tmp_path)
     assert outcome.status is Status.OK
     assert outcome.encoders_called == ("PIL.Image.Image.save",)
+    assert "its timed prediction encodes images (PIL.Image.Image.save)" in outcome.message
 
 
 def test_a_failure_in_setup_keeps_the_job_s_fields(tmp_path):
