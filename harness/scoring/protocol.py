@@ -18,7 +18,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -263,8 +263,8 @@ def evaluate(job: Job, data: Callable[[], Data], context: JobContext, *,
             description = {**description, "images_seen": report.images_seen}
         found["description"] = description
         said = Runtime.from_dict(description)  # the family's own facts, typed
-        found["runtime"] = Runtime(**{**asdict(found["runtime"]),
-                                      **{k: v for k, v in asdict(said).items() if v is not None}})
+        found["runtime"] = replace(found["runtime"], **{
+            k: v for k, v in asdict(said).items() if v is not None})
         found["parameters"] = description.get("parameters")
         found["trainable_parameters"] = description.get("trainable_parameters")
         found["gpus_used"] = description.get("gpus_used")
@@ -301,8 +301,8 @@ def to_result(job: Job, outcome: Outcome, **facts: Any) -> Result:
         "image_shape", "setup_seconds", "train_seconds", "eval_seconds",
         "time_to_best_seconds", "epochs", "description", "parameters",
         "trainable_parameters", "gpus_used", "model_bytes")}
-    runtime = Runtime(**{**asdict(Runtime(backend=job.backend)),
-                         **{k: v for k, v in asdict(outcome.runtime).items() if v is not None}})
+    # the job's backend where the outcome says none (a failure before it was chosen)
+    runtime = replace(outcome.runtime, backend=outcome.runtime.backend or job.backend)
     return Result.for_job(job, outcome.status, family=outcome.family or family_of(job.contender),
                           **{**row, **outcome.scores, **outcome.timing, **facts,
                              "runtime": runtime})
