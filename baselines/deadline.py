@@ -54,8 +54,9 @@ class TrainingClock:
     """What one run measured of its own speed, and the deadline rules drawn from it.
 
     ``after`` is what must follow the last step besides a validation (AutoMM's
-    averaging and saving; nothing for Keras). ``step_margin`` and ``val_margin`` are
-    the safety factors on the measured step and validation.
+    averaging and saving; for Keras, a copy of the best weights and their restore).
+    ``step_margin`` and ``val_margin`` are the safety factors on the measured step and
+    validation.
     """
 
     def __init__(self, budget: Budget, *, step_margin: float = 1.5, val_margin: float = 1.2,

@@ -10,11 +10,13 @@
   mid-epoch can be scored), puts ``val_accuracy``/``val_loss`` in the epoch's logs and
   the learning curve, and times itself into the clock;
 - :class:`FlipProbe`: decides once whether left-right flips keep the labels;
-- :class:`BestWeights`: keeps the weights of the best validation epoch (beaten only by a
-  strictly better accuracy than ``best_score``), stops after ``patience`` epochs without
-  one, and restores them at the end;
-- :class:`Deadline`: stops while one more step (between batches) or the last validation
-  (after an epoch) still fits before the deadline.
+- :class:`BestWeights`: keeps the weights of the best validation epoch (a warm start's
+  own weights, scored ``best_score``, beaten only by a strictly better accuracy), stops
+  after ``patience`` epochs without one, and restores them at the end; it times its
+  copies into the clock, which keeps room for a last copy and the restore;
+- :class:`Deadline`: stops once one more step and what must follow it (a validation,
+  a copy, the restore) would end past the deadline: checked between batches, and after
+  an epoch, where the next step comes first.
 
 Keras is imported lazily: the classes are made on first use by :func:`callbacks`.
 """
@@ -139,21 +141,31 @@ def _make_classes() -> dict[str, type]:
                                      "chance")
 
     class BestWeights(base):
-        def __init__(self, report: FitReport, best_score: float,
+        def __init__(self, clock: TrainingClock, report: FitReport, best_score: float,
                      patience: int | None) -> None:
             super().__init__()
-            self.report, self.patience = report, patience
+            self.clock, self.report, self.patience = clock, report, patience
             # (val acc, -val loss): a warm start is beaten only by a better accuracy
             self.best: tuple[float, float] = (best_score, math.inf)
             self.weights: list[np.ndarray] | None = None
             self.best_epoch = 0
+
+        def _copy(self) -> None:
+            started = time.monotonic()
+            self.weights = self.model.get_weights()
+            # after the last step may come one more copy, then the restore (as long)
+            self.clock.after = max(self.clock.after, 2 * (time.monotonic() - started))
+
+        def on_train_begin(self, logs=None):
+            if self.best[0] >= 0:  # a warm start: its weights stand until an epoch beats them
+                self._copy()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             score = (float(logs["val_accuracy"]), -float(logs["val_loss"]))
             if score > self.best:
                 self.best, self.best_epoch = score, epoch
-                self.weights = self.model.get_weights()
+                self._copy()
             if self.patience is not None and epoch - self.best_epoch >= self.patience:
                 self.model.stop_training = True
                 self.report.notes.append(f"stopped early on purpose: no better validation "
@@ -173,7 +185,7 @@ def _make_classes() -> dict[str, type]:
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
-            if self.clock.out_of_time():
+            if self.clock.out_of_time(steps=1):  # the next epoch's first step comes next
                 self.model.stop_training = True
 
     return {c.__name__: c for c in (StepTimer, ScheduleOnClock, Validation, FlipProbe,

@@ -63,7 +63,7 @@ def fit_within_budget(
         c["Validation"](clock, val, report, predict_batch),
         *([c["FlipProbe"](clock, val, switch, report, predict_batch)]
           if augment.flip == "auto" else []),
-        c["BestWeights"](report, best_score, patience),
+        c["BestWeights"](clock, report, best_score, patience),
         c["Deadline"](clock),
     ]
     try:

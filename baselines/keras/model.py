@@ -4,7 +4,7 @@ contender base class that predicts from, describes, saves and explains ``self.mo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -78,12 +78,15 @@ class KerasContender(Contender):
     tta: bool = False
     #: backend, GPUs, precision and distribution, set by ``start`` before the build
     runtime: Runtime | None = None
+    #: import Keras when created (False: in ``prepare``, after what can skip the job)
+    import_on_create: ClassVar[bool] = True
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
         super().__init__(seed, **params)
         # Created in the worker's setup phase: the seconds Keras takes to import are
         # setup, not training.
-        import_keras(seed)
+        if self.import_on_create:
+            import_keras(seed)
 
     def start(self, keras, context: JobContext) -> Runtime:
         """Set the dtype policy and the distribution for the job's GPUs, before the build.

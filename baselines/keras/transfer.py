@@ -212,6 +212,9 @@ class KerasTransfer(kc.KerasContender):
     pretrained = True
     overhead_seconds = 60.0
     defaults: ClassVar[dict[str, Any]] = RECIPE
+    # the weights are looked for first, in prepare: a job without them is skipped in a
+    # second or two, not after the seconds of importing Keras and its backend
+    import_on_create = False
     backbone: Any = None
     weights: Path | None = None
 

@@ -9,7 +9,9 @@ ones by subclassing :class:`ContenderTestCase` in a test module::
         contenders = "mine-*"
         budgets = {"mine-slow": 30.0}      # seconds, by name or wildcard
 
-Each contender is checked in a fresh process (``python -m harness.scoring.check SPEC``),
+Each contender is checked in a process of its own (``python -m harness.scoring.check SPEC``;
+where the system forks, a child of a process that has imported the family's framework
+on that backend once for the test session, which saves each check those seconds),
 through the evaluation protocol the harness runs every job with
 (:func:`harness.scoring.protocol.evaluate`), on tiny synthetic data (36 training images of 32x32,
 3 classes, each class a bright square in its own place): it fits within its budget
@@ -22,11 +24,15 @@ context) live on the test class, never on the contenders.
 
 from __future__ import annotations
 
+import atexit
 import fnmatch
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -73,6 +79,65 @@ def _match(table: dict[str, Any], name: str, default: Any = None) -> Any:
     return default
 
 
+class _Server:
+    """``python -m harness.scoring.check --serve``: one per family and backend, kept for
+    the test session, forking a child per check."""
+
+    def __init__(self, name: str, backend: str | None, env: dict[str, str], log: Path) -> None:
+        cmd = [sys.executable, "-m", "harness.scoring.check", "--serve", name]
+        self.log = log
+        with open(log, "ab") as err:
+            self.process = subprocess.Popen([*cmd, *([backend] if backend else [])], env=env,
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=err)
+
+    def _answer(self, deadline: float) -> str:
+        """The next line the server writes, or ``TimeoutError`` at ``deadline``."""
+        fd, line = self.process.stdout.fileno(), b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            byte = os.read(fd, 1)
+            if not byte:
+                raise EOFError("the check server ended")
+            line += byte
+        return line.decode().strip()
+
+    def check(self, spec_file: Path, timeout: float) -> int:
+        """Check ``spec_file`` in a forked child: its exit code (``TimeoutError`` past
+        ``timeout`` seconds, the child killed)."""
+        deadline = time.monotonic() + timeout
+        self.process.stdin.write(f"{spec_file}\n".encode())
+        self.process.stdin.flush()
+        pid = int(self._answer(deadline).split()[1])
+        try:
+            return int(self._answer(deadline).split()[1])
+        except TimeoutError:  # the child and whatever it started
+            os.killpg(pid, signal.SIGKILL)
+            self._answer(time.monotonic() + 30)
+            raise
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+#: by family, backend and environment
+_SERVERS: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], _Server] = {}
+
+
+@atexit.register
+def _close_servers() -> None:
+    for server in _SERVERS.values():
+        server.close()
+    _SERVERS.clear()
+
+
 class ContenderTestCase:
     """Every contender named by :attr:`contenders` against the contract; subclass it."""
 
@@ -93,6 +158,9 @@ class ContenderTestCase:
     #: ``None`` for every one installed here. Budgets, params and skips may name
     #: ``NAME@BACKEND`` to apply to one backend only.
     backends: ClassVar[tuple[str, ...] | None] = None
+    #: check in children forked from a process per family and backend that has imported
+    #: the framework once (where the system forks); ``False``: a fresh interpreter each
+    preload: ClassVar[bool] = True
 
     def pytest_generate_tests(self, metafunc) -> None:
         if "contender_name" in metafunc.fixturenames:
@@ -151,11 +219,39 @@ class ContenderTestCase:
                 "context": self.context(name, tmp_path / "job", request).to_dict()}
         spec_file = tmp_path / "spec.json"
         spec_file.write_text(json.dumps(spec))
-        done = subprocess.run([sys.executable, "-m", "harness.scoring.check",
-                               str(spec_file)], env=self.environment(), capture_output=True,
-                              text=True, timeout=self.timeout)
-        assert done.returncode == 0, done.stderr[-3000:]
+        if self.preload and hasattr(os, "fork"):
+            code, output = self._check_forked(name, backend, spec_file, tmp_path)
+        else:
+            done = subprocess.run([sys.executable, "-m", "harness.scoring.check",
+                                   str(spec_file)], env=self.environment(),
+                                  capture_output=True, text=True, timeout=self.timeout)
+            code, output = done.returncode, done.stderr
+        assert code == 0, output[-3000:]
         return json.loads((tmp_path / "facts.json").read_text())
+
+    def _check_forked(self, name: str, backend: str | None, spec_file: Path,
+                      tmp_path: Path) -> tuple[int, str]:
+        """Check ``spec_file`` in a child of the server for ``name``'s family on
+        ``backend`` (started on first use): its exit code and what it printed."""
+        import pytest
+
+        from harness.contenders import get
+
+        family, environment = get(name).framework.name, self.environment()
+        key = (family, backend, tuple(sorted(environment.items())))
+        if key not in _SERVERS or _SERVERS[key].process.poll() is not None:
+            log = tmp_path.parent / f"check-server-{family}-{backend}.log"
+            _SERVERS[key] = _Server(name, backend, environment, log)
+        try:
+            code = _SERVERS[key].check(spec_file, self.timeout)
+        except TimeoutError:
+            pytest.fail(f"{name}: the check took over {self.timeout:.0f} s")
+        except (EOFError, OSError) as exc:  # the server is gone: say so, start another next
+            server = _SERVERS.pop(key)
+            server.close()
+            pytest.fail(f"{name}: the check server ended ({exc}); its log: {server.log}")
+        log = spec_file.parent / "check.log"
+        return code, log.read_text(errors="replace") if log.exists() else ""
 
     def test_contract(self, contender_name: str, backend: str | None, tmp_path: Path,
                       request) -> None:

@@ -4,14 +4,26 @@ SPEC`` writes ``facts.json`` beside ``SPEC``.
 It runs the contender through the evaluation protocol (:func:`harness.scoring.protocol.evaluate`,
 the worker's own) on the contract's tiny synthetic data, and writes the facts that
 :class:`harness.contenders.testing.ContenderTestCase` judges: no verdicts here.
+
+``python -m harness.scoring.check --serve NAME [BACKEND]`` imports the framework of
+``NAME``'s family once (on ``BACKEND``), then checks each SPEC path read from its input
+in a child forked from itself (where the system forks), in a process group of its own,
+which writes what it prints to ``check.log`` beside the SPEC. For each it answers
+``pid N`` when the child starts and ``rc N`` when it ends. A check so started is the
+same check in a process of its own, without the seconds of importing TensorFlow or
+PyTorch again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from harness.core.context import JobContext
 
@@ -52,7 +64,64 @@ def check(name: str, seconds: float, params: dict[str, Any], context: JobContext
     }
 
 
+def preload(name: str, backend: str | None) -> None:
+    """Import what every check of ``name``'s family imports first, as the protocol would
+    set it up: the family's environment, ``backend``, then its modules. What fails to
+    import is left for the check itself to report."""
+    from harness.contenders import get, load_plugins
+
+    load_plugins()
+    family = get(name).framework
+    for key, value in family.environment:
+        os.environ.setdefault(key, value)
+    if backend and family.backend_variable:
+        os.environ[family.backend_variable] = backend
+    importlib.import_module("harness.scoring.protocol")
+    for module in family.modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+
+def serve(name: str, backend: str | None, requests: TextIO, answers: TextIO) -> int:
+    """Preload ``name``'s framework, then check each spec path read from ``requests`` in
+    a forked child; answer ``pid N`` as it starts and ``rc N`` as it ends."""
+    preload(name, backend)
+    for line in requests:
+        spec = line.strip()
+        if not spec:
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: its output to the spec's log, its input from nowhere
+            code = 1
+            try:
+                os.setpgid(0, 0)  # a group of its own: a timeout kills what it started too
+                log = os.open(Path(spec).parent / "check.log",
+                              os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                code = main([spec])
+            except BaseException:  # the child reports it and exits, whatever it was
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        with contextlib.suppress(OSError):  # (set on both sides: whichever runs first)
+            os.setpgid(pid, pid)
+        answers.write(f"pid {pid}\n")
+        answers.flush()
+        _, status = os.waitpid(pid, 0)
+        answers.write(f"rc {os.waitstatus_to_exitcode(status)}\n")
+        answers.flush()
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--serve"]:
+        return serve(argv[1], argv[2] if len(argv) > 2 else None, sys.stdin, sys.stdout)
     spec_file = Path(argv[0])
     spec = json.loads(spec_file.read_text())
     context = JobContext.from_dict(spec["context"])

@@ -120,6 +120,22 @@ def _reads_bytes(path: Path) -> bool:
 DAMAGED_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
+#: seconds a runner waits for an empty store file to get its first page: another runner,
+#: started beside it on the same new store, creates the file and then writes its schema
+EMPTY_STORE_WAIT = 3.0
+
+
+def _filled_soon(path: Path) -> bool:
+    """Whether an empty store file gets content within :data:`EMPTY_STORE_WAIT`."""
+    deadline = time.monotonic() + EMPTY_STORE_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        with contextlib.suppress(OSError):
+            if path.stat().st_size > 0:
+                return True
+    return False
+
+
 def check_sqlite_file(path: Path) -> None:
     """Refuse, before writing anything, a file that is no harness store: another
     application's SQLite file, a damaged one, one truncated to nothing, a device or a
@@ -150,7 +166,7 @@ def check_sqlite_file(path: Path) -> None:
     if not os.access(path, os.R_OK):
         raise HarnessError(f"store {path} is not readable: give this user read and write "
                            "access to it (chmod), or pass another --store")
-    if info.st_size == 0:
+    if info.st_size == 0 and not _filled_soon(path):
         raise HarnessError(f"store {path} is an empty file (0 bytes: never a store, or "
                            "truncated): delete it to start a new store, or pass another "
                            "--store")

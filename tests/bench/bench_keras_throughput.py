@@ -100,22 +100,91 @@ def child(args) -> dict:
             "first_step": state["start"] - began, "epochs": state["epochs"]}
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _child_args(model: str, way: str, size: int, channels: int, classes: int, train: int,
+                val: int, seconds: float) -> list[str]:
+    return ["--way", way, "--models", model, f"--size={size}", f"--channels={channels}",
+            f"--classes={classes}", f"--train={train}", f"--val={val}",
+            f"--seconds={seconds}"]
+
+
 def run_child(model: str, backend: str, way: str, *, size: int = 28, channels: int = 1,
               classes: int = 10, train: int = 7200, val: int = 800,
               seconds: float = 20.0) -> dict:
     """One run in a fresh process with ``KERAS_BACKEND=backend``."""
     command = [sys.executable, "-m", "tests.bench.bench_keras_throughput", "--child",
-               "--way", way, "--models", model, f"--size={size}", f"--channels={channels}",
-               f"--classes={classes}", f"--train={train}", f"--val={val}",
-               f"--seconds={seconds}"]
+               *_child_args(model, way, size, channels, classes, train, val, seconds)]
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False,
-                          cwd=root)
+                          cwd=ROOT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
         raise RuntimeError(f"{model} {backend}/{way} failed:\n{done.stderr[-3000:]}")
     return json.loads(lines[-1])
+
+
+class Forks:
+    """Runs in processes forked from one that imported Keras on ``backend`` once: each
+    run is still a process of its own, started without the seconds of imports."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.bench_keras_throughput", "--serve"],
+            env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+
+    def run(self, model: str, way: str, *, size: int = 28, channels: int = 1,
+            classes: int = 10, train: int = 7200, val: int = 800,
+            seconds: float = 20.0) -> dict:
+        """What :func:`run_child` returns, from a forked process."""
+        args = _child_args(model, way, size, channels, classes, train, val, seconds)
+        self.process.stdin.write(json.dumps(args) + "\n")
+        self.process.stdin.flush()
+        found, error = None, ""
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                found = json.loads(line)
+            elif line.startswith("error "):
+                error = json.loads(line[len("error "):])
+            elif line.startswith("rc "):
+                if line.strip() != "rc 0" or found is None:
+                    raise RuntimeError(f"{model} {self.backend}/{way} failed ({line.strip()}):"
+                                       f"\n{error}")
+                return found
+        raise RuntimeError(f"{model} {self.backend}/{way}: the forking process ended")
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def serve(parser: argparse.ArgumentParser) -> None:
+    """``--serve``: import Keras once, then one forked run per line of arguments read."""
+    from baselines import keras as kc
+
+    kc.import_keras(0)
+    for line in sys.stdin:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                args = parser.parse_args(json.loads(line))
+                args.model = args.models
+                print(json.dumps(child(args)), flush=True)
+                code = 0
+            except BaseException:  # said on the answer's line: stderr goes nowhere
+                import traceback
+
+                print("error " + json.dumps(traceback.format_exc()[-3000:]), flush=True)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print(f"rc {os.waitstatus_to_exitcode(status)}", flush=True)
 
 
 def main() -> None:
@@ -131,6 +200,9 @@ def main() -> None:
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--way", default="harness", help=argparse.SUPPRESS)
+    if sys.argv[1:] == ["--serve"]:
+        serve(parser)
+        return
     args = parser.parse_args()
     if args.child:
         args.model = args.models

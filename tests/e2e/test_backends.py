@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import run_cli, store_rows
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_keras_shallow_on_every_backend_learns_digits_and_says_which(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from harness.cli import DEMO_ARGS
 from tests.conftest import ROOT, run_cli, store_rows
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_demo_ranks_every_family_and_leaves_the_checkout_alone(tmp_path):

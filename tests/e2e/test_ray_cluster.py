@@ -110,6 +110,7 @@ def _pids(runs: Path) -> dict[str, int]:
     return out
 
 
+@pytest.mark.serial  # a node is killed and its loss detected in time
 def test_a_lost_node_s_job_runs_again_elsewhere_and_each_job_is_stored_once(tmp_path, tally):
     # two 15 s jobs, one per node; each sleeps until its deadline (HARNESS_TEST_SLEEP)
     env = {"HARNESS_TEST_SLEEP": "1"}

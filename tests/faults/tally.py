@@ -1,14 +1,15 @@
 """The fault suite's tally: faults injected and survived, bad inputs tried and refused.
 
 Tests report what they inject through the ``tally`` fixture while they run; whether
-it was survived (or refused clearly) is the test's own outcome, read by the
-``pytest_runtest_makereport`` hook in ``conftest.py``. Nothing here is a fixed count.
+it was survived (or refused clearly) is the test's own outcome. ``conftest.py``'s hooks
+put each test's record on its report and add the reports up where they are logged (with
+pytest-xdist's workers, in the controller). Nothing here is a fixed count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -24,6 +25,13 @@ class Record:
 
     def bad_input(self, name: str) -> None:
         self.bad_inputs.append(name)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, said: dict) -> Record:
+        return cls(**said)
 
     def rows(self, before: Iterable, after: Iterable) -> int:
         """Rows recorded before the fault that are missing or changed after it."""

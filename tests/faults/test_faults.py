@@ -9,6 +9,7 @@ from tests.conftest import run_cli, store_rows
 pytestmark = pytest.mark.faults
 
 
+@pytest.mark.serial  # the allocating contender must reach its memory limit before its timeout
 def test_each_failure_is_its_own_row_and_the_run_goes_on(tmp_path, tally):
     for fault in ("raises", "os.abort()", "hangs ignoring SIGTERM", "child outliving its worker",
                   "allocates until killed (--max-memory)"):

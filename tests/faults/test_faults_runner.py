@@ -86,6 +86,7 @@ def test_sigkilled_runner_restarts_losing_nothing_and_repeating_nothing(tmp_path
     assert redone["job_key"] == jobdir.name and not (jobdir / ".result.json.tmp").exists()
 
 
+@pytest.mark.serial  # two runners started at one moment: a race, best run alone
 def test_two_runners_on_one_store_run_each_job_once(tmp_path, tally):
     db = tmp_path / "results/harness.sqlite"
     # four jobs of about two seconds each: long enough for the runners to meet

@@ -171,7 +171,8 @@ def makefile_targets() -> set[str]:
 
 
 def make_problems(command: Command, targets: set[str]) -> list[str]:
-    named = [w for w in command.words if not w.startswith("-")]
+    # options and variables (`make test WORKERS=4`) are not targets
+    named = [w for w in command.words if not w.startswith("-") and "=" not in w]
     if not named:
         return [f"{command}: names no target"]
     return [f"{command}: the Makefile has no target {t!r}" for t in named if t not in targets]

@@ -120,6 +120,7 @@ def test_missing_weights_offline_make_a_skipped_row(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_digits_run_trains_within_five_percent_of_its_budget(tmp_path, automm_weights):
     done = run_cli(
         [

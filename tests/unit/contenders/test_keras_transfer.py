@@ -96,6 +96,7 @@ def test_convnext_base_loads_from_the_made_file(keras_transfer_weights, tmp_path
     assert out.shape == (1, 1024) and np.isfinite(out).all()
 
 
+@pytest.mark.serial
 def test_two_phases_share_the_budget_and_grayscale_is_widened(keras_transfer_weights,
                                                                tmp_path):
     """The two-phase recipe on a small backbone; 8x8 grayscale digits-like input."""

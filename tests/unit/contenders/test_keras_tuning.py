@@ -17,7 +17,7 @@ import pytest
 from harness.contenders import get
 from tests.conftest import ROOT, harness_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 BUDGET = 20.0
 
 TUNE = """

@@ -53,3 +53,34 @@ def test_redact_masks_passwords_in_urls_it_cannot_parse():
     assert redact("mysql://u:p@ss@db:x/h?token=abc&x=1") == "mysql://u:***@db:x/h?token=***&x=1"
     assert redact("postgresql://u:pw@db/h") == "postgresql://u:***@db/h"
     assert redact("sqlite:///results/harness.sqlite") == "sqlite:///results/harness.sqlite"
+
+
+def test_an_empty_store_file_that_another_runner_is_creating_is_waited_for(tmp_path):
+    """Two runners started at one moment on a new store: the second finds the file the
+    first has just created, still empty, and waits for its schema rather than refuse it
+    as truncated (seen beside another test: "store ... is an empty file")."""
+    import threading
+    import time
+
+    from harness.store.database import EMPTY_STORE_WAIT, check_sqlite_file
+
+    def schema():  # what the first runner writes next
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE results (job_key TEXT PRIMARY KEY, payload TEXT)")
+        conn.commit()
+        conn.close()
+
+    path = tmp_path / "harness.sqlite"
+    path.touch()  # the first runner's connection made the file
+    timer = threading.Timer(0.3, schema)
+    timer.start()
+    try:
+        check_sqlite_file(path)  # no error: the store was filled while it waited
+    finally:
+        timer.join()
+    truncated = tmp_path / "truncated.sqlite"
+    truncated.touch()
+    started = time.monotonic()
+    with pytest.raises(HarnessError, match="is an empty file"):
+        check_sqlite_file(truncated)
+    assert time.monotonic() - started >= EMPTY_STORE_WAIT
