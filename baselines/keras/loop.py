@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from baselines.deadline import Schedule, TrainingClock
 from baselines.keras.callbacks import callbacks as made
 from baselines.keras.family import KERAS
-from baselines.keras.pipeline import Augment, Switch, make_batches
+from baselines.keras.pipeline import Augment, Switch, training_data
 from baselines.keras.predict import PREDICT_BATCH
 from harness.contenders import FitReport
 from harness.core.budget import Budget
@@ -68,8 +68,7 @@ def fit_within_budget(
     ]
     try:
         model.fit(
-            make_batches(train, batch_size, training=True, augment=augment, seed=seed,
-                         flip_switch=switch),
+            training_data(train, batch_size, augment=augment, seed=seed, flip_switch=switch),
             steps_per_epoch=max(1, len(train) // batch_size),
             epochs=max_epochs, verbose=0, shuffle=False,  # the dataset shuffles
             callbacks=[*steps, *(callbacks or [])],

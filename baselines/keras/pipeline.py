@@ -3,7 +3,8 @@
 Training batches are shuffled each epoch, augmented per batch on the CPU (translation
 by reflect-padding and cropping; left-right flips behind a :class:`Switch` that the
 flip probe turns on) and one-hot labelled; the images stay uint8 until the model's
-own ``Rescaling`` (a quarter of the bytes to move).
+own ``Rescaling`` (a quarter of the bytes to move). On TensorFlow the same batches
+reach ``fit`` through ``tf.data`` (:func:`training_data`).
 """
 
 from __future__ import annotations
@@ -111,3 +112,38 @@ def make_batches(split: Split, batch_size: int, *, training: bool,
     return _batches_class()(split, max(1, min(batch_size, len(split))), training, augment,
                             seed, flip_switch)
 
+
+
+def training_data(split: Split, batch_size: int, *, augment: Augment = Augment(),
+                  seed: int = 0, flip_switch: Switch | None = None):
+    """What ``fit`` trains on: the training :func:`make_batches`, and on TensorFlow the
+    same batches, in the same order, through ``tf.data``.
+
+    Given a ``PyDataset``, Keras on TensorFlow reads it through
+    ``tf.data.Dataset.from_generator``, and every training step of a small network then
+    took 2.3 times as long as on the same arrays (keras-fastnet, 28x28 images, batch
+    128 on 2 cores: 0.22 s against 0.09 s), with the generator itself at 2 ms a batch.
+    Batch indices mapped through ``tf.numpy_function`` train at the arrays' speed.
+    Prefetching is fixed at two batches with tf.data's autotuning off: its thread also
+    held up the end of ``fit`` by up to seconds, past the deadline.
+    """
+    batches = make_batches(split, batch_size, training=True, augment=augment, seed=seed,
+                           flip_switch=flip_switch)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return batches
+    import tensorflow as tf
+
+    images = tf.TensorSpec((None, *split.images.shape[1:]), tf.as_dtype(split.images.dtype))
+    labels = tf.TensorSpec((None, split.num_classes), tf.float32)
+
+    def batch(index):
+        x, y = tf.numpy_function(lambda i: batches[int(i)], [index],
+                                 (images.dtype, labels.dtype))
+        return tf.ensure_shape(x, images.shape), tf.ensure_shape(y, labels.shape)
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    # in order, one batch at a time: an epoch's shuffle happens at its first index
+    return tf.data.Dataset.range(2**62).map(batch).prefetch(2).with_options(options)

@@ -152,6 +152,10 @@ class ContenderTestCase:
     skips: ClassVar[dict[str, str]] = {}
     #: accuracy a contender that needs no pretrained weights must reach on the easy data
     min_accuracy: ClassVar[float] = 0.6
+    #: how many times a case that overran its budget or learned nothing is checked again
+    #: before it fails: both move with the machine's load (beside another case a traced
+    #: first step once took 27 s of a 30 s budget), while a broken rule fails at once
+    reruns: ClassVar[int] = 1
     #: seconds the check process may take in all (imports, setup, fit, predict, save)
     timeout: ClassVar[float] = 600.0
     #: the backends to check a contender on, for families that have several (Keras):
@@ -255,25 +259,51 @@ class ContenderTestCase:
 
     def test_contract(self, contender_name: str, backend: str | None, tmp_path: Path,
                       request) -> None:
-        name = contender_name
-        facts = self.run_check(name, tmp_path, request, backend)
+        import warnings
+
+        import pytest
+
+        name, missed = contender_name, []
+        for attempt in range(self.reruns + 1):
+            folder = tmp_path / f"again-{attempt}" if attempt else tmp_path
+            folder.mkdir(exist_ok=True)
+            facts = self.run_check(name, folder, request, backend)
+            self._check_rules(name, backend, facts)
+            miss = self._missed(name, facts)
+            if miss is None:
+                if missed:  # said in the run's warnings summary, not lost
+                    warnings.warn(f"{name}: passed when checked again; first {missed[0]}",
+                                  stacklevel=1)
+                return
+            missed.append(miss)
+        pytest.fail(f"{name}, checked {len(missed)} times: " + "; ".join(missed))
+
+    def _check_rules(self, name: str, backend: str | None, facts: dict[str, Any]) -> None:
+        """What no load of the machine excuses: a failure here fails at once."""
         if backend:  # the check ran on the backend it was asked for, not a default
             assert facts["backend"] == backend, f"{name} ran on {facts['backend']}"
         # fit returned a FitReport, the probabilities are finite rows summing to 1 (for
         # the test split and for one image), describe() gave a dict with 'params', and
         # save() returned a path that exists: the protocol says which did not
         assert facts["status"] == "ok", f"{name}: {facts['message']}\n{facts['traceback']}"
-        seconds, took = facts["seconds"], facts["took"]
-        assert took <= seconds * 1.05, f"{name} trained {took:.1f} s on a {seconds:.0f} s budget"
         assert facts["proba_shape"] == [18, 3]
-        if not facts["pretrained"]:
-            # Pretrained contenders may run here on random stand-in weights with
-            # fine-tuning recipes (tiny learning rates) not meant to learn from scratch
-            # in seconds: for them the contract is the shape of what they return.
-            accuracy = facts["accuracy"]
-            assert accuracy > self.min_accuracy, \
-                f"{name} learned nothing: {accuracy:.2f} on easy synthetic data"
         assert not facts["encoders_called"], \
             f"{name} encodes images on its timed path: {facts['encoders_called']}"
         assert facts["parameters"] is None or facts["parameters"] > 0
-        assert all(0 <= e <= took + 1 for e in facts["history_elapsed"])
+        assert all(0 <= e <= facts["took"] + 1 for e in facts["history_elapsed"])
+
+    def _missed(self, name: str, facts: dict[str, Any]) -> str | None:
+        """What the machine's load can cause, said, or ``None``: the budget overrun by
+        more than 5 %, or the easy data not learned in it."""
+        seconds, took = facts["seconds"], facts["took"]
+        if took > seconds * 1.05:
+            return f"trained {took:.1f} s on a {seconds:.0f} s budget"
+        # Pretrained contenders may run here on random stand-in weights with fine-tuning
+        # recipes (tiny learning rates) not meant to learn from scratch in seconds: for
+        # them the contract is the shape of what they return.
+        if not facts["pretrained"] and facts["accuracy"] <= self.min_accuracy:
+            ends = facts["history_elapsed"] or [0.0]
+            return (f"learned nothing: {facts['accuracy']:.2f} on easy synthetic data "
+                    f"({len(facts['history_elapsed'])} epochs, ending {ends[0]:.1f}-"
+                    f"{ends[-1]:.1f} s into the budget)")
+        return None
