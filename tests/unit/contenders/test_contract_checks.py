@@ -59,3 +59,41 @@ def test_a_check_past_its_timeout_is_killed_with_its_children_and_the_next_is_se
     assert not alive(child)
     (tmp_path / "next").mkdir()
     assert checks.run_check("test-quick", tmp_path / "next", request)["status"] == "ok"
+
+
+def _facts_of(**changes) -> dict:
+    """The facts of a check that kept every rule, changed where said."""
+    return {"seconds": 5.0, "took": 4.0, "status": "ok", "message": "", "traceback": "",
+            "proba_shape": [18, 3], "accuracy": 1.0, "encoders_called": [],
+            "parameters": 10, "history_elapsed": [1.0, 2.0], "pretrained": False,
+            "backend": None, **changes}
+
+
+def test_a_case_that_overran_or_learned_nothing_is_checked_once_more_a_broken_rule_not(
+        tmp_path, request, monkeypatch):
+    checks, answers, folders = _Checks(), [], []
+
+    def run_check(name, folder, request, backend=None):
+        folders.append(folder)
+        return answers.pop(0)
+
+    monkeypatch.setattr(checks, "run_check", run_check)
+    # learned nothing, then passed: it passes, and the warnings summary says so
+    answers[:] = [_facts_of(accuracy=1 / 3), _facts_of()]
+    with pytest.warns(UserWarning, match="passed when checked again; first learned nothing"):
+        checks.test_contract("test-quick", None, tmp_path / "a", request)
+    assert len(folders) == 2 and folders[0] != folders[1] and not answers
+    # missed twice: it fails, saying both
+    answers[:] = [_facts_of(took=5.4), _facts_of(accuracy=1 / 3)]
+    with pytest.raises(pytest.fail.Exception, match=r"checked 2 times: trained 5\.4 s on a "
+                       r"5 s budget; learned nothing: 0\.33 on easy synthetic data \(2 epochs"):
+        checks.test_contract("test-quick", None, tmp_path / "b", request)
+    # a broken rule fails at once, however the time and learning went
+    answers[:] = [_facts_of(status="error", message="fit returned no FitReport"), _facts_of()]
+    with pytest.raises(AssertionError, match="no FitReport"):
+        checks.test_contract("test-quick", None, tmp_path / "c", request)
+    assert len(answers) == 1
+    # within 5 % of the budget, and a pretrained contender at chance: no miss
+    answers[:] = [_facts_of(took=5.2, pretrained=True, accuracy=1 / 3)]
+    checks.test_contract("test-quick", None, tmp_path / "d", request)
+    assert not answers
