@@ -113,7 +113,6 @@ def make_batches(split: Split, batch_size: int, *, training: bool,
                             seed, flip_switch)
 
 
-
 def training_data(split: Split, batch_size: int, *, augment: Augment = Augment(),
                   seed: int = 0, flip_switch: Switch | None = None):
     """What ``fit`` trains on: the training :func:`make_batches`, and on TensorFlow the

@@ -18,8 +18,10 @@ through the evaluation protocol the harness runs every job with
 (5 % slack), returns probabilities of the right shape for a batch and for one image,
 encodes no image on the path the harness times (``predict_proba``: no PNG or JPEG
 bytes, no files), describes itself, saves what it says it saved, and - unless it needs pretrained
-weights - learns the easy data. Test settings (budgets, parameters, skips, the
-context) live on the test class, never on the contenders.
+weights - learns the easy data. A case that overran or learned nothing, which the
+machine's load can cause, is checked once more before it fails (:attr:`reruns`). Test
+settings (budgets, parameters, skips, the context) live on the test class, never on the
+contenders.
 """
 
 from __future__ import annotations
@@ -269,7 +271,7 @@ class ContenderTestCase:
             folder.mkdir(exist_ok=True)
             facts = self.run_check(name, folder, request, backend)
             self._check_rules(name, backend, facts)
-            miss = self._missed(name, facts)
+            miss = self._missed(facts)
             if miss is None:
                 if missed:  # said in the run's warnings summary, not lost
                     warnings.warn(f"{name}: passed when checked again; first {missed[0]}",
@@ -292,7 +294,7 @@ class ContenderTestCase:
         assert facts["parameters"] is None or facts["parameters"] > 0
         assert all(0 <= e <= facts["took"] + 1 for e in facts["history_elapsed"])
 
-    def _missed(self, name: str, facts: dict[str, Any]) -> str | None:
+    def _missed(self, facts: dict[str, Any]) -> str | None:
         """What the machine's load can cause, said, or ``None``: the budget overrun by
         more than 5 %, or the easy data not learned in it."""
         seconds, took = facts["seconds"], facts["took"]

@@ -161,3 +161,31 @@ def test_the_deadline_keeps_room_for_the_next_step_and_the_best_weights(monkeypa
     assert len(report.history) >= 3, report.history  # it trained, epoch after epoch
     # the margins on the step and the validation leave 0.2 s for a busy machine
     assert took <= budget.seconds + 0.1, f"{took:.2f} s on a {budget.seconds:.0f} s budget"
+
+
+def test_on_tensorflow_fit_reads_the_same_batches_in_the_same_order_through_tf_data():
+    """The tf.data pipeline (TensorFlow only) hands ``fit`` exactly the PyDataset's
+    batches: the same shuffles, across an epoch's end, and the same augmentation (flips
+    and shifts), with uint8 images and one-hot labels."""
+    from baselines import keras as kc
+    from baselines.keras.pipeline import Augment, Switch, make_batches, training_data
+    from harness.data import Split
+
+    keras = kc.import_keras(0)
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the tf.data pipeline is TensorFlow's")
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (50, 12, 12, 3)).astype(np.uint8),
+                  rng.integers(0, 4, 50), 4)
+    augment = Augment(flip="auto", translate=2)
+    ours_switch, theirs_switch = Switch(True), Switch(True)
+    ours = iter(training_data(split, 16, augment=augment, seed=3, flip_switch=ours_switch))
+    theirs = make_batches(split, 16, training=True, augment=augment, seed=3,
+                          flip_switch=theirs_switch)
+    for index in range(4):  # three batches an epoch: past the first epoch's end
+        x, y = next(ours)
+        want_x, want_y = theirs[index]
+        assert x.dtype == "uint8" and tuple(x.shape) == (16, 12, 12, 3)
+        np.testing.assert_array_equal(x.numpy(), want_x)
+        np.testing.assert_array_equal(y.numpy(), want_y)
+    assert not np.array_equal(theirs.order, np.arange(50))  # it did shuffle
