@@ -87,7 +87,9 @@ class TestBuiltinContenders(ContenderTestCase):
         # JAX compiles the whole training step with XLA on the first step, on the clock
         # (7-11 s for keras-cnn6 on 2 busy cores): the CNNs need time to learn after it
         # (they learned the 36 images at 8.7-11.5 s of 30 in the slow tier quoted above)
-        "keras-cnn6@jax": 30.0, "keras-deep@jax": 30.0, "keras-fastnet@jax": 30.0,
+        # On a slow day keras-deep's compile on JAX took 28-31 s, its whole 30 s, on two
+        # checks running: it gets 60 s
+        "keras-cnn6@jax": 30.0, "keras-deep@jax": 60.0, "keras-fastnet@jax": 30.0,
         # the frozen MobileNets on JAX: a first epoch of 2.8-5.2 s (5.1 s beside another)
         "mobilenet-frozen@jax": 12.0, "mobilenetv2-frozen@jax": 12.0,
         "mobilenetv3small-frozen@jax": 12.0, "mobilenetv3large-frozen@jax": 20.0,
