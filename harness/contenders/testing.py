@@ -81,6 +81,10 @@ def _match(table: dict[str, Any], name: str, default: Any = None) -> Any:
     return default
 
 
+#: how long a check server may take to start (its imports) and fork its first child
+STARTUP_SECONDS = 120.0
+
+
 class _Server:
     """``python -m harness.scoring.check --serve``: one per family and backend, kept for
     the test session, forking a child per check."""
@@ -108,13 +112,13 @@ class _Server:
 
     def check(self, spec_file: Path, timeout: float) -> int:
         """Check ``spec_file`` in a forked child: its exit code (``TimeoutError`` past
-        ``timeout`` seconds, the child killed)."""
-        deadline = time.monotonic() + timeout
+        ``timeout`` seconds from the fork, the child killed). A server still starting
+        (its imports) has ``STARTUP_SECONDS`` more to fork the child."""
         self.process.stdin.write(f"{spec_file}\n".encode())
         self.process.stdin.flush()
-        pid = int(self._answer(deadline).split()[1])
+        pid = int(self._answer(time.monotonic() + max(timeout, STARTUP_SECONDS)).split()[1])
         try:
-            return int(self._answer(deadline).split()[1])
+            return int(self._answer(time.monotonic() + timeout).split()[1])
         except TimeoutError:  # the child and whatever it started
             os.killpg(pid, signal.SIGKILL)
             self._answer(time.monotonic() + 30)

@@ -4,6 +4,8 @@ check past its timeout killed with what it started, the next one served."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -59,6 +61,22 @@ def test_a_check_past_its_timeout_is_killed_with_its_children_and_the_next_is_se
     assert not alive(child)
     (tmp_path / "next").mkdir()
     assert checks.run_check("test-quick", tmp_path / "next", request)["status"] == "ok"
+
+
+def test_a_check_s_timeout_counts_from_its_fork_not_from_its_server_s_start(tmp_path):
+    """A server still importing its framework (seconds, on a busy machine) has not begun
+    the check: its timeout starts when the server answers with the child's pid."""
+    # a server that takes 1.5 s to answer with the pid, then 0.3 s for the exit code
+    script = ("import sys, time; sys.stdin.readline(); time.sleep(1.5); "
+              "print('pid 1', flush=True); time.sleep(0.3); print('exit 7', flush=True)")
+    server = object.__new__(testing._Server)
+    server.process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE)
+    try:
+        assert server.check(tmp_path / "spec.json", timeout=1.0) == 7
+    finally:
+        server.process.kill()
+        server.process.wait()
 
 
 def _facts_of(**changes) -> dict:

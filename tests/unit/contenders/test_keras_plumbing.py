@@ -115,6 +115,7 @@ def test_a_warm_start_keeps_its_weights_unless_an_epoch_beats_them():
     assert ends == [True, False]
 
 
+@pytest.mark.serial  # a deadline kept to 0.1 s, and epochs counted in its time
 def test_the_deadline_keeps_room_for_the_next_step_and_the_best_weights(monkeypatch):
     """After an epoch, the next thing is a step and then its validation; after the last
     validation come the copy of the best weights and their restore. For a large model on
