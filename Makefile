@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP := $(BIN)/python -m pip
 
-.PHONY: install demo budgets-example digits-example photos-example bench-real test test-all test-slow lint format clean
+.PHONY: install demo budgets-example digits-example photos-example bench-real bench-scale test test-all test-slow lint format clean
 
 install: $(STAMP)
 
@@ -49,6 +49,13 @@ photos-example: install
 # are not ours; one markdown table under results/bench-real/ (about 30 min on 2 cores)
 bench-real: install
 	$(BIN)/python -m tests.bench.bench_real
+
+# Scale: preparation seconds, cache size and peak memory by image count and size (1k to
+# 50k images of 32 px, 1,200 web photos, 200 phone photos, full-size CIFAR-10 and
+# Tiny-ImageNet from a local mirror), each with the default lineup at 30 s; one markdown
+# table under results/bench-scale/ (about 25 min on 2 cores, 4 GB of generated sets)
+bench-scale: install
+	$(BIN)/python -m tests.bench.bench_scale
 
 # Tests run in two passes: those that may share the machine on $(WORKERS) pytest-xdist
 # workers, then those marked serial (a deadline, a speed or a learning figure that a

@@ -66,6 +66,12 @@ class TrainingClock:
         self.now = now
         self.step_seconds = 0.0  # the slowest recent step, forgetting a stall slowly
         self.val_seconds = 0.0  # the longest validation
+        #: before the first validation is measured, its guess in steps' time (a
+        #: validation of 5,000 images after a 45,000-image first epoch is seconds)
+        self.val_steps_guess = 0.0
+        #: validations' worth of prediction that follows the last one (a test-time flip
+        #: check), kept in the reserve too
+        self.extra_validations = 0.0
         self.after = 0.0
         self.started: float | None = None  # the end of the first (traced) step
         self.steps = 0  # steps timed, the first one included
@@ -84,9 +90,15 @@ class TrainingClock:
     def validation_done(self, seconds: float) -> None:
         self.val_seconds = max(self.val_seconds, seconds)
 
+    def expect_validation(self, steps: float) -> None:
+        """A validation is expected to take about ``steps`` training steps' time until
+        one has been measured."""
+        self.val_steps_guess = steps
+
     def reserve(self) -> float:
         """Seconds kept at the end for the last validation and what follows it."""
-        return self.val_margin * self.val_seconds + self.after
+        val = self.val_seconds or self.val_steps_guess * self.step_seconds
+        return self.val_margin * val * (1 + self.extra_validations) + self.after
 
     def out_of_time(self, steps: int = 0) -> bool:
         needed = steps * self.step_margin * self.step_seconds + self.reserve()

@@ -20,22 +20,41 @@ SKLEARN = Family("sklearn", modules=("sklearn",), packages=("scikit-learn",),
                  uses_gpus=False)
 
 
+#: the side, in pixels, scikit-learn's models see larger images at: raw pixels of a
+#: 224 px photo are 150,528 features, which a kernel or a linear model fits slowly and
+#: no better (measured in ``make bench-scale``)
+THUMBNAIL_SIDE = 32
+
+
 def _flat(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
+class SklearnContender(Contender):
+    """What the scikit-learn contenders share: small thumbnails of larger images."""
+
+    family = "sklearn"
+    framework = SKLEARN
+    overhead_seconds = 5.0
+    # measured (make bench-scale): 240-280 MiB on 1,000 to 10,000 images of 32 px;
+    # the pixels as float32 (4 bytes each), the uint8 splits and the SVM's kernel cache
+    memory_base_mb = 250.0
+    memory_per_byte = 7.0
+
+    @classmethod
+    def input_side(cls, side: int, budget_seconds: float, gpus: int) -> int | None:
+        return THUMBNAIL_SIDE
+
+
 @register("sklearn-logreg")
-class SklearnLogReg(Contender):
+class SklearnLogReg(SklearnContender):
     """Multinomial logistic regression on raw pixels: the floor every model should beat.
 
     L-BFGS runs in chunks of iterations with a warm start, so that it stops at the
     deadline and leaves a learning curve like the networks do.
     """
 
-    family = "sklearn"
-    framework = SKLEARN
     defaults = {"C": 1.0, "iterations_per_step": 10, "max_iterations": 1000}
-    overhead_seconds = 5.0
 
     def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         from sklearn.exceptions import ConvergenceWarning
@@ -113,7 +132,7 @@ SVC_GROWTH = 1.2
 
 
 @register("sklearn-svc")
-class SklearnSVC(Contender):
+class SklearnSVC(SklearnContender):
     """An RBF support-vector machine on raw pixels (scikit-learn's ``SVC()`` defaults).
 
     On small images it beats every linear model and many a CNN in seconds (digits: 98.9 %
@@ -125,10 +144,7 @@ class SklearnSVC(Contender):
     five more fits).
     """
 
-    family = "sklearn"
-    framework = SKLEARN
     defaults = {"C": 1.0, "gamma": "scale", "start": 1000}
-    overhead_seconds = 5.0
 
     def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         from sklearn.svm import SVC

@@ -29,7 +29,7 @@ from baselines.keras.family import (
     visible_gpus,
 )
 from baselines.keras.loop import compile_model, fit_within_budget, halve_batch_on_oom
-from baselines.keras.model import KerasContender, add_l2, pretrained_stem, stem
+from baselines.keras.model import KerasContender, add_l2, pretrained_stem, scratch_side, stem
 from baselines.keras.pipeline import Augment, Switch, make_batches
 from baselines.keras.predict import PREDICT_BATCH, predict_in_batches
 
@@ -37,7 +37,7 @@ __all__ = [
     "BACKENDS", "BACKEND_NAMES", "KERAS", "PRECISIONS", "PREDICT_BATCH", "Augment",
     "KerasContender", "Runtime", "Schedule", "Switch", "add_l2", "backend",
     "compile_model", "fit_within_budget", "halve_batch_on_oom", "import_keras",
-    "make_batches", "predict_in_batches", "pretrained_stem", "runtime", "stem",
+    "make_batches", "predict_in_batches", "pretrained_stem", "runtime", "scratch_side", "stem",
     "visible_gpus",
 ]
 

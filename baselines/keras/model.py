@@ -66,12 +66,31 @@ def add_l2(model: keras.Model, l2: float) -> None:
 
 
 
+#: budgets from which a network trained from scratch on a CPU affords 64 px (below it,
+#: 32 px: the size its recipes were measured at, CIFAR-10's); with GPUs 64 px below
+#: SCRATCH_LARGE_SECONDS, 128 px from it
+SCRATCH_64_SECONDS = 600.0
+SCRATCH_LARGE_SECONDS = 1800.0
+
+
+def scratch_side(budget_seconds: float, gpus: int) -> int:
+    """The side a network trained from scratch can use in ``budget_seconds``: every
+    doubling of the side costs four times the computation of a step."""
+    if gpus:
+        return 128 if budget_seconds >= SCRATCH_LARGE_SECONDS else 64
+    return 64 if budget_seconds >= SCRATCH_64_SECONDS else 32
+
+
 class KerasContender(Contender):
     """What every Keras contender shares: Keras imported as setup, and the fitted
     ``self.model`` predicted from, described, saved and explained the same way."""
 
     framework = KERAS
     overhead_seconds = 20.0
+    # measured (make bench-scale): a small CNN's job 1.2-1.3 GiB on 1,000 images of 32 px,
+    # most of it the framework; the splits, the input pipeline's batches and float copies
+    memory_base_mb = 1200.0
+    memory_per_byte = 4.0
     #: images per call when predicting; models that resize inputs up ask for fewer
     predict_batch: int = PREDICT_BATCH
     #: test-time flip (mirror averaging), where the contender found it helps

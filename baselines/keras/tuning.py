@@ -264,6 +264,10 @@ class KerasTuned(kc.KerasContender):
         for module in self.requires:
             __import__(module)
 
+    @classmethod
+    def input_side(cls, side: int, budget_seconds: float, gpus: int) -> int | None:
+        return kc.scratch_side(budget_seconds, gpus)
+
     def search(self, search: BudgetedSearch, context: JobContext) -> None:
         raise NotImplementedError
 

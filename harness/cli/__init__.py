@@ -106,7 +106,8 @@ def run(dataset, budget, contenders, gpus, param, **options) -> None:
     from harness.core.options import plain_value
 
     # one run per budget, each with the lineup for its budget (a list: from scratch each)
-    lineups = [(seconds, for_dataset(contenders, dataset, seconds, gpus))
+    lineups = [(seconds, for_dataset(contenders, dataset, seconds, gpus,
+                                     options.get("image_size")))
                for seconds in budget]
     if not any(picks for _, picks in lineups):
         raise HarnessError("no contender can run here: `harness doctor` says what to install")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,21 @@ def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: int) 
               markup=False)
 
 
+def print_data(config: RunConfig, data, seconds: float) -> None:
+    """The plan's data line: the images at their working size, and their cache."""
+    from harness.data.registry import get_spec
+
+    spec = get_spec(config.dataset, config.image_size)
+    shape = "x".join(map(str, spec.image_shape))
+    n = len(data.train) + len(data.test)
+    cached = spec.cached(config.data_dir)
+    size = sum(p.stat().st_size for p in cached.glob("*.npy")) if cached else 0
+    where = (f"cached in {size / 2**20:,.0f} MB at {cached}" if cached
+             else "not cached (decoded in each job)")
+    out.print(f"  data: {n:,} images at {shape} (the working size), {where}; ready in "
+              f"{seconds:.1f} s", markup=False)
+
+
 def recover(runs_dir: Path, store: Store) -> int:
     """Add the rows of finished job folders the store lacks (a store that failed)."""
     from harness.execution.recovery import ingest
@@ -169,19 +185,24 @@ def open_store(configs: list[RunConfig]) -> Store:
 def run_command(configs: RunConfig | list[RunConfig]) -> int:
     """Run one config, or one per budget of ``--budget 1m,5m`` (the same but the budget)."""
     from harness.data.registry import prepare_dataset
-    from harness.execution.plan import plan
+    from harness.execution.plan import check_memory, plan
     from harness.reporting import leaderboard
 
     configs = configs if isinstance(configs, list) else [configs]
     config = configs[0]
     executor = preflight(configs)
     # download and decode once, here where the progress bar shows, before any job starts
-    prepare_dataset(config.dataset, config.data_dir, folds=config.folds,
-                    max_per_class=config.max_train_per_class)
+    started = time.monotonic()
+    data = prepare_dataset(config.dataset, config.data_dir, folds=config.folds,
+                           max_per_class=config.max_train_per_class,
+                           image_size=config.image_size)
+    prepared = time.monotonic() - started
     store = open_store(configs)
     units = plan(configs, store, config.rerun)
     for unit in units:
         print_plan(unit.config, unit.jobs, unit.todo, executor.slots(unit.config))
+    print_data(config, data, prepared)
+    check_memory(units, executor.slots)
     ran: list[Result] = []
     if any(u.todo for u in units):
         got = execute([u for u in units if u.todo], store, executor)
@@ -421,7 +442,7 @@ def suite_plan_command(path: Path, store_url: str | None, rerun: bool, executor:
 
 def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides: Any) -> int:
     """Run what the suite still lacks, rewrite its leaderboards, compare with history."""
-    from harness.execution.plan import plan, prepare_data
+    from harness.execution.plan import check_memory, plan, prepare_data
     from harness.execution.suite import load_suite
 
     suite = load_suite(path)
@@ -436,6 +457,7 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
     results: list[Result] = []
     if any(u.todo for u in units):
         prepare_data(units)
+        check_memory(units, executor.slots)
         got = execute(units, store, executor, uuid.uuid4().hex[:12])
         if got is None:
             return EXIT_INTERRUPTED

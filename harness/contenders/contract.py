@@ -90,6 +90,12 @@ class Contender:
     #: backends of its family it cannot run on, each with the reason (a ``skipped``
     #: row there, and ``auto`` picks another)
     unsupported_backends: ClassVar[dict[str, str]] = {}
+    #: its declared memory footprint, for the preflight (:mod:`harness.execution.memory`):
+    #: resident MiB of its process before any image (interpreter, framework, model) ...
+    memory_base_mb: ClassVar[float] = 200.0
+    #: ... and bytes it holds per byte of its images at its input size (copies, float
+    #: conversions, features)
+    memory_per_byte: ClassVar[float] = 4.0
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
         unknown = set(params) - set(self.defaults)
@@ -100,6 +106,19 @@ class Contender:
             )
         self.seed = seed
         self.params: dict[str, Any] = {**self.defaults, **params}
+
+    @classmethod
+    def input_side(cls, side: int, budget_seconds: float, gpus: int) -> int | None:
+        """The short side, in pixels, it trains and predicts at, for images whose
+        working size has short side ``side``, on this budget and these GPUs; ``None``
+        (the default) takes the images as they come.
+
+        Where it is smaller, the harness resizes train, validation and test to it before
+        :meth:`prepare` (setup, off the clock): the size is the contender's, and its
+        row's ``image_shape`` says it. A contender never gets images larger than the
+        working size.
+        """
+        return None
 
     def fit(self, train: Split, val: Split, budget: Budget, context: JobContext) -> FitReport:
         """Train on ``train`` (tune or stop early on ``val``) and return by ``budget.deadline``.

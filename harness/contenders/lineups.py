@@ -149,13 +149,13 @@ def lineup(name: str, profile: Profile | None = None) -> list[Pick]:
 
 
 def for_dataset(pattern: str | None, dataset: str, budget_seconds: float,
-                gpus: int = 0) -> list[Pick]:
+                gpus: int = 0, image_size: int | None = None) -> list[Pick]:
     """The contenders of ``pattern`` (None: the default lineup) for a run of ``dataset``
     at this budget on this many GPUs: the one place a run and a suite's cell choose
     their lineup."""
     from harness.data.registry import get_spec
 
-    spec = get_spec(dataset)
+    spec = get_spec(dataset, image_size)  # its shape: the working size
     return select(pattern, Profile(tuple(spec.image_shape), spec.num_classes,
                                    budget_seconds, gpus, spec.n_train))
 
@@ -184,4 +184,19 @@ def select(pattern: str | None, profile: Profile | None = None) -> list[Pick]:
                    for n in list_contenders(part)]
         for pick in got:
             picks.setdefault(pick.name, pick)
-    return list(picks.values())
+    return [_at_its_side(pick, profile) for pick in picks.values()]
+
+
+def _at_its_side(pick: Pick, profile: Profile | None) -> Pick:
+    """``pick`` with the side it trains at in its reason, where it is not the images'."""
+    from harness.contenders.registry import get
+
+    if profile is None or len(profile.image_shape) < 2:
+        return pick
+    side = min(profile.image_shape[:2])
+    own = get(pick.name).input_side(side, profile.budget_seconds, profile.gpus)
+    if not own or own >= side:
+        return pick
+    why = pick.why.removeprefix(f"{side} px: ")
+    return Pick(pick.name, f"at {own} px, its size for this budget (images of {side} px): "
+                           f"{why}")

@@ -41,6 +41,7 @@ class RunConfig:
     folds: int = _DEFAULT["folds"]
     seeds: int = _DEFAULT["seeds"]
     max_train_per_class: int | None = _DEFAULT["max_train_per_class"]
+    image_size: int | None = _DEFAULT["image_size"]
     keras_backends: tuple[str, ...] = _DEFAULT["keras_backends"]
     store_url: str = _DEFAULT["store_url"]
     runs_dir: Path = _DEFAULT["runs_dir"]
@@ -85,6 +86,7 @@ class RunConfig:
                 budget_seconds=self.budget_seconds,
                 gpus=self.gpus,
                 max_train_per_class=self.max_train_per_class,
+                image_size=self.image_size,
                 params=dict(self.params.get(name, {})),
                 backend=backend,
             )

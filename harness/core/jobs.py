@@ -24,7 +24,7 @@ class Status(StrEnum):
 
 
 #: Job fields that are left out of its key while ``None`` (see :attr:`Job.key`)
-_LATER_FIELDS = ("backend",)
+_LATER_FIELDS = ("backend", "image_size")
 #: fields renamed since keys and rows were first written, by their first names: a job
 #: hashes them under that name (so that it keeps its key, and its stored rows stay its
 #: own), and rows and job files written before are read under the new one
@@ -48,6 +48,9 @@ class Job:
     #: the family's backend where it has several (a framework its models run on);
     #: ``None``: the family's own choice
     backend: str | None = None
+    #: ``--image-size``: every image decoded to this side, square; ``None``: the
+    #: dataset's working size (:func:`harness.data.local.working_size`)
+    image_size: int | None = None
 
     @property
     def key(self) -> str:
@@ -123,6 +126,9 @@ class Result:
     run_id: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     max_train_per_class: int | None = None
+    #: the job's ``--image-size`` (``None``: the dataset's working size); the size the
+    #: model trained at is ``image_shape``
+    image_size: int | None = None
     # accuracy, computed by the harness from predict_proba
     test_accuracy: float | None = None
     test_top5_accuracy: float | None = None
@@ -205,7 +211,7 @@ class Result:
             "family": family, "fold": job.fold, "folds": job.folds, "seed": job.seed,
             "budget_seconds": job.budget_seconds, "gpus": job.gpus, "status": status,
             "message": message, "params": dict(job.params),
-            "max_train_per_class": job.max_train_per_class,
+            "max_train_per_class": job.max_train_per_class, "image_size": job.image_size,
             "runtime": Runtime(backend=job.backend), **extra,
         })
 

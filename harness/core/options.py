@@ -224,6 +224,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_train_per_class", "--max-train-per-class",
            "Cap training images per class, for quick runs.", "int", None,
            suite="max_train_per_class", scope="job", low=2),
+    Option("image_size", "--image-size",
+           "Decode every image to N x N pixels (centre-cropped) instead of the working "
+           "size (the images' own, the short side capped at 224 px).", "int", None,
+           suite="image_size", scope="job", low=8),
     Option("keras_backends", "--keras-backend",
            "Keras 3 backend of the Keras contenders: jax, tensorflow, torch, or a comma "
            "list (one job per backend, the same model compared across them). auto: the "

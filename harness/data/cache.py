@@ -44,7 +44,13 @@ def write(directory: Path, dataset: Dataset, sources: dict[str, str]) -> Path:
         entries = {}
         for key, arr in arrays.items():
             path = tmp / f"{key}.npy"
-            np.save(path, np.ascontiguousarray(arr))
+            written = Path(getattr(arr, "filename", None) or "")
+            if (isinstance(arr, np.memmap) and arr.mode == "w+" and written.suffix == ".npy"
+                    and written.is_file()):
+                arr.flush()  # a .npy file decoded into (never a cache's own): taken as it is
+                shutil.move(written, path)
+            else:
+                np.save(path, np.ascontiguousarray(arr))
             entries[key] = {"shape": list(arr.shape), "dtype": str(arr.dtype),
                             "sha256": _sha256(path)}
         manifest = {"format": FORMAT, "name": dataset.name, "arrays": entries,

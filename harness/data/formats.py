@@ -110,9 +110,50 @@ def to_8_bits(img, what: str):
     return img
 
 
+def fit_image(img, size: tuple[int, int]):
+    """``img`` cropped about its centre to the aspect of ``size`` (width, height), then
+    resized to it: no image is stretched, and each loses the least it can of its edges.
+
+    A JPEG not yet loaded is decoded in draft mode, at the smallest power-of-two
+    reduction (1/2, 1/4, 1/8) still at least as large as what is kept: a 4000 x 3000
+    photo for a 224 px working size decodes as 500 x 375, about 30 times less work and
+    memory than decoding it whole.
+    """
+    from PIL import Image
+
+    width, height = img.size
+    scale = max(size[0] / width, size[1] / height)
+    if img.format == "JPEG" and scale < 1 and getattr(img, "tile", None):  # not yet loaded
+        img.draft(img.mode if img.mode in ("L", "RGB") else "RGB",
+                  (max(1, int(width * scale + 1)), max(1, int(height * scale + 1))))
+        width, height = img.size  # the reduced decode's size (the scale of the crop)
+    if (width, height) == size:
+        return img
+    keep_w, keep_h = min(width, size[0] * height / size[1]), min(height, size[1] * width / size[0])
+    box = ((width - keep_w) / 2, (height - keep_h) / 2, (width + keep_w) / 2,
+           (height + keep_h) / 2)
+    return img.resize(size, Image.Resampling.BILINEAR, box=box)
+
+
+def _orientation(img) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block is no reason to lose the image
+        return 1
+
+
+def upright(img):
+    """``img`` turned as its EXIF orientation says (phones store photos sideways)."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(img) if _orientation(img) != 1 else img
+
+
 def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
                  size: tuple[int, int] | None = None) -> np.ndarray:
-    """One PNG or JPEG as ``H x W x C`` uint8, converted to ``mode`` and resized to ``size``.
+    """One PNG or JPEG as ``H x W x C`` uint8, converted to ``mode`` and, given ``size``
+    (width, height), cropped about its centre to that aspect and resized to it
+    (:func:`fit_image`; JPEGs decoded in draft mode at the reduction it needs).
 
     Pillow's decompression-bomb limit stays on: an image over it is an error here.
     """
@@ -122,9 +163,12 @@ def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
             if img.format not in ("PNG", "JPEG"):
                 raise HarnessError(f"{what} is {img.format}, not PNG or JPEG: convert or remove it")
-            img = to_8_bits(img, what).convert(mode)
-            if size is not None and img.size != size:
-                img = img.resize(size, Image.Resampling.BILINEAR)
+            if size is not None and img.format == "JPEG":  # in draft mode, before loading
+                sideways = _orientation(img) in (5, 6, 7, 8)
+                img = fit_image(img, size[::-1] if sideways else size)
+            img = to_8_bits(upright(img), what).convert(mode)
+            if size is not None and img.size != size:  # an image upright already
+                img = fit_image(img, size)
             arr = np.asarray(img, dtype=np.uint8)
     except Image.DecompressionBombError as exc:
         raise HarnessError(f"{what} is refused by Pillow's decompression-bomb limit ({exc}): "
@@ -135,9 +179,46 @@ def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
     return arr if arr.ndim == 3 else arr[..., None]
 
 
+def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``images`` (uint8, N x H x W x C) at ``size`` (width, height): each cropped about
+    its centre to that aspect and resized (:func:`fit_image`), in threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    n, height, width, channels = images.shape
+    if (width, height) == tuple(size):
+        return images
+    out = np.empty((n, size[1], size[0], channels), np.uint8)
+
+    def some(start: int) -> None:
+        for i in range(start, min(start + 256, n)):
+            pixels = np.asarray(images[i])
+            img = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+            resized = np.asarray(fit_image(img, tuple(size)), np.uint8)
+            out[i] = resized[..., None] if channels == 1 else resized
+
+    with ThreadPoolExecutor(decode_threads()) as pool:
+        list(pool.map(some, range(0, n, 256)))
+    return out
+
+
+def decode_threads() -> int:
+    """Threads that decode images: the cores this process may use, at most 8
+    (``$HARNESS_DECODE_THREADS`` sets it)."""
+    import os
+
+    wanted = os.environ.get("HARNESS_DECODE_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
 def tiny_imagenet(archive: Path) -> tuple[tuple[np.ndarray, np.ndarray],
                                           tuple[np.ndarray, np.ndarray], list[str]]:
     """cs231n's zip: ``train/<wnid>/images/*.JPEG``; the labelled ``val/`` is the test part."""
+    from concurrent.futures import ThreadPoolExecutor
+
     base = "tiny-imagenet-200/"
     with archives.open_zip(archive) as zf:
         wnids = archives.read_zip_member(zf, f"{base}wnids.txt").decode().split()
@@ -166,10 +247,18 @@ def tiny_imagenet(archive: Path) -> tuple[tuple[np.ndarray, np.ndarray],
 
         def decode(members: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
             images = np.empty((len(members), 64, 64, 3), np.uint8)
-            for i, (name, _) in enumerate(members):
-                # a few images are grayscale: converted to RGB like the rest
-                images[i] = decode_image(archives.read_zip_member(zf, name),
-                                         f"{archive}:{name}", "RGB", (64, 64))
+
+            def fill(start: int) -> None:
+                for i in range(start, min(start + 256, len(members))):
+                    name = members[i][0]
+                    # a few images are grayscale: converted to RGB like the rest
+                    images[i] = decode_image(archives.read_zip_member(zf, name),
+                                             f"{archive}:{name}", "RGB", (64, 64))
+
+            # Pillow decodes with the interpreter lock released; the zip file's reads
+            # are serialised by zipfile's own lock
+            with ThreadPoolExecutor(decode_threads()) as pool:
+                list(pool.map(fill, range(0, len(members), 256)))
             return images, np.array([label for _, label in members], np.int64)
 
         if not train_members or not test_members:

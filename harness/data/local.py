@@ -9,9 +9,15 @@ paths that leave the CSV's folder (``..``, absolute paths) are refused. Without 
 split, a fixed stratified 20 % of each class is held out as the test part.
 
 Images may be PNG or JPEG, grayscale or RGB, of any size: all become RGB unless all are
-grayscale, and all are resized to the most common size. The decoded arrays are cached
-under a fingerprint of the file list (paths, sizes, modification times), so editing the
-folder rebuilds the cache and a re-run does not decode again.
+grayscale, and all are decoded once to one working size (:func:`working_size`): the
+most common size while its short side is at most ``WORKING_SIDE`` (224 px, the largest
+input any built-in contender uses), else ``WORKING_SIDE`` square; ``--image-size N``
+makes it N square. Each image is turned upright (EXIF), cropped about its centre to the
+working aspect and resized (never stretched); JPEGs decode in draft mode at the
+reduction that size needs. Decoding runs in threads straight into the cache's files,
+so memory does not grow with the number of images. The arrays are cached under a
+fingerprint of the file list (paths, sizes, modification times) and the working-size
+rule, so editing the folder rebuilds the cache and a re-run does not decode again.
 """
 
 from __future__ import annotations
@@ -52,16 +58,19 @@ class Source:
 
     def fingerprint(self) -> str:
         def stat(items):
-            return [(str(p), p.stat().st_size, p.stat().st_mtime_ns, y) for p, y in items]
+            return [(str(p), (st := p.stat()).st_size, st.st_mtime_ns, y) for p, y in items]
 
         blob = json.dumps([self.class_names, stat(self.train), stat(self.test)])
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def cache_dir(self, data_dir: Path | None) -> Path:
+    def cache_dir(self, data_dir: Path | None, image_size: int | None = None) -> Path:
+        """The cache of the images at their default working size (``arrays``), or at
+        ``--image-size N`` (``arrays-Npx``)."""
         root = Path(data_dir).expanduser() if data_dir else data_root()
         slug = safe_name(self.origin.stem)[:40]
         key = hashlib.sha256(str(self.origin.resolve()).encode()).hexdigest()[:12]
-        return root / "local" / f"{slug}-{key}" / "arrays"
+        return root / "local" / f"{slug}-{key}" / (f"arrays-{image_size}px" if image_size
+                                                   else "arrays")
 
 
 def _is_hidden(path: Path, top: Path) -> bool:
@@ -98,7 +107,8 @@ def _class_files(folder: Path, top: Path) -> list[Path]:
         files += [here / n for n in names if (here / n).is_file()]
     files = sorted(p for p in files if not _is_hidden(p, top))
     for p in files:
-        _inside(p, top, "image")
+        if p.is_symlink():  # walked without following links: only a link can lead out
+            _inside(p, top, "image")
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             raise HarnessError(f"{p} is not a PNG or JPEG image: move it out of the class "
                                "folder (class folders hold only images)")
@@ -302,22 +312,86 @@ def probe(source: Source) -> tuple[tuple[int, int], str]:
     return sizes.most_common(1)[0][0], "L" if gray else "RGB"
 
 
-def _decode(source: Source) -> Dataset:
+#: the largest input any built-in contender uses (the ImageNet backbones' 224 px): the
+#: short side of larger images is brought down to it when they are decoded
+WORKING_SIDE = 224
+
+
+def working_size(common: tuple[int, int], image_size: int | None = None) -> tuple[int, int]:
+    """(width, height) every image is decoded to: ``image_size`` square where it is
+    given; else the most common size where its short side is at most ``WORKING_SIDE``,
+    and ``WORKING_SIDE`` square above it (mixed orientations lose the same edges)."""
+    if image_size:
+        return image_size, image_size
+    if min(common) <= WORKING_SIDE:
+        return common
+    return WORKING_SIDE, WORKING_SIDE
+
+
+def _progress(what: str, total: int):
+    """A progress bar on a terminal (none in logs); ``advance(n)`` after each chunk."""
+    import contextlib
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(lambda n: None)
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=Console(stderr=True),
+                      transient=True) as progress:
+            task = progress.add_task(what, total=total)
+            yield lambda n: progress.advance(task, n)
+
+    return bar()
+
+
+#: images a decoding thread takes at a time
+CHUNK = 64
+
+
+def _decode(source: Source, image_size: int | None, scratch: Path) -> Dataset:
+    """Every image decoded once at the working size, in threads (Pillow decodes and
+    resizes with the interpreter lock released), into ``.npy`` files under ``scratch``
+    that the cache then takes as they are: memory stays at a few chunks of images,
+    whatever the number of files."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
 
-    from harness.data.formats import decode_image
+    from harness.data.formats import decode_image, decode_threads
     from harness.data.splits import Split
 
-    size, mode = probe(source)
+    common, mode = probe(source)
+    size = working_size(common, image_size)
     k = len(source.class_names)
+    workers = decode_threads()
+    total = len(source.train) + len(source.test)
+    what = f"decoding {total:,} images of {source.name} at {size[0]}x{size[1]}"
+    with _progress(what, total) as advance, ThreadPoolExecutor(workers) as pool:
 
-    def split(items) -> Split:
-        images = np.empty((len(items), size[1], size[0], 1 if mode == "L" else 3), np.uint8)
-        for i, (path, _) in enumerate(items):
-            images[i] = decode_image(path, str(path), mode, size)
-        return Split(images, np.array([y for _, y in items], np.int64), k)
+        def split(part: str, items) -> Split:
+            shape = (len(items), size[1], size[0], 1 if mode == "L" else 3)
+            images = np.lib.format.open_memmap(scratch / f"{part}_images.npy", "w+",
+                                               np.uint8, shape)
 
-    return Dataset(source.name, split(source.train), split(source.test), source.class_names)
+            def fill(start: int) -> int:
+                for i in range(start, min(start + CHUNK, len(items))):
+                    path = items[i][0]
+                    images[i] = decode_image(path, str(path), mode, size)
+                return min(CHUNK, len(items) - start)
+
+            for n in pool.map(fill, range(0, len(items), CHUNK)):
+                advance(n)
+            images.flush()
+            return Split(images, np.array([y for _, y in items], np.int64), k)
+
+        train, test = split("train", source.train), split("test", source.test)
+    return Dataset(source.name, train, test, source.class_names)
 
 
 def _scan(name: str) -> Source:
@@ -329,36 +403,59 @@ def _scan(name: str) -> Source:
     return scan_csv(name, arg)
 
 
-def load(name: str, data_dir: Path | None) -> Dataset:
+def _sources(source: Source, image_size: int | None) -> dict:
+    """What a cache was decoded from: the files, and the rule of its working size."""
+    working = f"{image_size}px" if image_size else f"short side at most {WORKING_SIDE}"
+    return {"fingerprint": source.fingerprint(), "working_size": working}
+
+
+def load(name: str, data_dir: Path | None, image_size: int | None = None) -> Dataset:
+    """The images of ``name`` at their working size (:func:`working_size`), decoded
+    once and cached under a fingerprint of the files and that size."""
+    import shutil
+    import tempfile
+
     from harness.data import cache
 
     source = _scan(name)
-    sources = {"fingerprint": source.fingerprint()}
-    return cache.load_or_build(source.cache_dir(data_dir), name, sources,
-                               partial(_decode, source))
+    directory = source.cache_dir(data_dir, image_size)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".decoding-", dir=directory.parent))
+    except OSError:  # a read-only data dir: decoded into the system's temporary folder
+        scratch = Path(tempfile.mkdtemp(prefix="harness-decoding-"))
+    try:
+        return cache.load_or_build(directory, name, _sources(source, image_size),
+                                   partial(_decode, source, image_size, scratch))
+    finally:  # what the cache did not take (its arrays stay mapped where still used)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def spec(name: str) -> DatasetSpec:
-    """The spec of ``folder:PATH`` or ``csv:FILE``, from a scan of its files."""
+def spec(name: str, image_size: int | None = None) -> DatasetSpec:
+    """The spec of ``folder:PATH`` or ``csv:FILE``, from a scan of its files; its image
+    shape is the working size the images are decoded to."""
     from harness.data import cache
 
     source = _scan(name)
-    fingerprint = source.fingerprint()
+    sources = _sources(source, image_size)
+
+    def fresh(meta: dict | None) -> bool:
+        return bool(meta) and meta.get("sources") == sources
 
     def cached(data_dir: Path | None) -> Path | None:
-        directory = source.cache_dir(data_dir)
-        meta = cache.manifest(directory)
-        return directory if meta and meta.get("sources") == {"fingerprint": fingerprint} else None
+        directory = source.cache_dir(data_dir, image_size)
+        return directory if fresh(cache.manifest(directory)) else None
 
-    meta = cache.manifest(source.cache_dir(None))
-    if meta and meta.get("sources") == {"fingerprint": fingerprint}:
+    meta = cache.manifest(source.cache_dir(None, image_size))
+    if fresh(meta):
         shape = tuple(meta["arrays"]["train_images"]["shape"][1:])
     else:
-        (w, h), mode = probe(source)
+        common, mode = probe(source)
+        w, h = working_size(common, image_size)
         shape = (h, w, 1 if mode == "L" else 3)
     split = "its own train/test split" if source.official_split else "20 % held out as test"
     return DatasetSpec(
         name, len(source.class_names), shape, len(source.train), len(source.test),
-        f"your images in {source.origin} ({split})", loader=partial(load, name),
-        cached=cached,
+        f"your images in {source.origin} ({split})",
+        loader=partial(load, name, image_size=image_size), cached=cached,
     )

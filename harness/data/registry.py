@@ -35,33 +35,52 @@ def dataset_specs() -> list[DatasetSpec]:
     return [specs[n] for n in sorted(specs)]
 
 
-def get_spec(name: str) -> DatasetSpec:
-    """The spec of a registered dataset, or of ``folder:PATH``/``csv:FILE`` (scans it)."""
+def get_spec(name: str, image_size: int | None = None) -> DatasetSpec:
+    """The spec of a registered dataset, or of ``folder:PATH``/``csv:FILE`` (scans it);
+    its image shape the working size (``image_size`` square where it is given)."""
+    from dataclasses import replace
+
     if is_local(name):
         from harness.data import local
 
-        return local.spec(name)
+        return local.spec(name, image_size)
     specs = _builtin()
     try:
-        return specs[name]
+        spec = specs[name]
     except KeyError:
         known = ", ".join([*sorted(specs), "folder:PATH", "csv:FILE"])
         raise HarnessError(
             f"unknown dataset {name!r}; known: {known} (`harness datasets` lists them)"
         ) from None
+    if image_size:
+        spec = replace(spec, image_shape=(image_size, image_size, spec.image_shape[-1]))
+    return spec
 
 
-def load_dataset(name: str, data_dir: Path | None = None) -> Dataset:
-    """The dataset, from the cache when it is there, else downloaded/decoded and cached."""
+def load_dataset(name: str, data_dir: Path | None = None,
+                 image_size: int | None = None) -> Dataset:
+    """The dataset, from the cache when it is there, else downloaded/decoded and cached;
+    with ``image_size``, its images at that size square (centre-cropped and resized)."""
     if is_local(name):
         from harness.data import local
 
-        return local.load(name, data_dir)  # no spec: it would read every image header
-    return get_spec(name).loader(data_dir)
+        return local.load(name, data_dir, image_size)  # no spec: it reads every header
+    dataset = get_spec(name).loader(data_dir)
+    if not image_size:
+        return dataset
+    from dataclasses import replace
+
+    from harness.data.formats import resize_images
+
+    def resized(split):
+        return replace(split, images=resize_images(split.images, (image_size, image_size)))
+
+    return replace(dataset, train=resized(dataset.train), test=resized(dataset.test))
 
 
 def prepare_dataset(name: str, data_dir: Path | None = None, *, folds: int = 1,
-                    max_per_class: int | None = None) -> Dataset:
+                    max_per_class: int | None = None, image_size: int | None = None
+                    ) -> Dataset:
     """Load (download, decode, cache) once before any job starts, and check the protocol.
 
     Done in the CLI's process so that a download shows its progress bar and happens
@@ -71,7 +90,8 @@ def prepare_dataset(name: str, data_dir: Path | None = None, *, folds: int = 1,
 
     from harness.data.splits import check_class_counts
 
-    dataset = load_dataset(name, data_dir)
+    # a built-in set is resized in each job (its own cache stays at its native size)
+    dataset = load_dataset(name, data_dir, image_size if is_local(name) else None)
     counts = np.bincount(dataset.train.labels, minlength=dataset.num_classes)
     if max_per_class:
         counts = np.minimum(counts, max_per_class)  # what cap_per_class leaves

@@ -76,8 +76,24 @@ def prepare_data(units: list[Unit]) -> None:
     seen = set()
     for u in units:
         c = u.config
-        key = (c.dataset, c.data_dir, c.folds, c.max_train_per_class)
+        key = (c.dataset, c.data_dir, c.folds, c.max_train_per_class, c.image_size)
         if u.todo and key not in seen:
             seen.add(key)
             prepare_dataset(c.dataset, c.data_dir, folds=c.folds,
-                            max_per_class=c.max_train_per_class)
+                            max_per_class=c.max_train_per_class, image_size=c.image_size)
+
+
+def check_memory(units: list[Unit], slots) -> None:
+    """The memory preflight (:mod:`harness.execution.memory`) of every job still to run,
+    after the data is prepared (its cached shape known) and before any training.
+    ``slots(config)``: how many jobs of that config run at once."""
+    from harness.data.registry import get_spec
+    from harness.execution.memory import Shape, check
+
+    for u in units:
+        if not u.todo:
+            continue
+        c = u.config
+        spec = get_spec(c.dataset, c.image_size)
+        check(u.todo, Shape(tuple(spec.image_shape), spec.n_train, spec.n_test,
+                            spec.num_classes), c.max_memory_bytes, slots(c))

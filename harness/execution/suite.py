@@ -240,7 +240,8 @@ def _with_lineups(b: Benchmark) -> Benchmark:
         return b
     from harness.contenders.lineups import for_dataset
 
-    picks = for_dataset(",".join(b.contenders), b.dataset, b.budget_seconds, b.gpus)
+    picks = for_dataset(",".join(b.contenders), b.dataset, b.budget_seconds, b.gpus,
+                        b.options.get("image_size"))
     return replace(b, contenders=tuple(p.name for p in picks))
 
 

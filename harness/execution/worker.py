@@ -72,7 +72,7 @@ def run_job(jobdir: Path) -> Result:
     started = _now()
 
     def data() -> Data:
-        dataset = load_dataset(job.dataset, context.data_dir)
+        dataset = load_dataset(job.dataset, context.data_dir, job.image_size)
         train, val = protocol_split(
             dataset.train, folds=job.folds, fold=job.fold, seed=job.seed,
             max_per_class=job.max_train_per_class,

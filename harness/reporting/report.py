@@ -434,6 +434,7 @@ def model_page(dataset: str, keys: tuple, row: Any, runs: list[Result], rep: Res
         ("Peak host memory MB", num(row.peak_rss_mb, "{:.0f}")),
         ("Family · Keras backend", f"{md_escape(row.family)} · "
                                    f"{md_escape(row.backend or '–')}"),
+        ("Images trained at (height × width × channels)", trained_at(runs)),
     ]
     lines += [md_table(["Measure (mean over its ok runs)", "Value"],
                        [[a, b] for a, b in measures], "lr"), ""]
@@ -603,6 +604,14 @@ def job_page(jobdir: Path, out_dir: Path | None = None) -> Path:
     page = out_dir / "report.md"
     write_text_atomic(page, "\n".join(lines))
     return page
+
+
+def trained_at(runs: list[Result]) -> str:
+    """The image sizes the runs trained at (the contender's own size, at or below the
+    dataset's working size), each once."""
+    shapes = dict.fromkeys(" × ".join(map(str, r.image_shape)) for r in runs
+                           if r.image_shape)
+    return ", ".join(shapes) or "–"
 
 
 def environment_lines(env: dict[str, Any]) -> list[str]:

@@ -148,6 +148,25 @@ def choose_backend(cls: type[Contender], wanted: str | None, gpus: int = 0) -> s
     return backend
 
 
+def at_input_side(splits: Data, cls: type[Contender], job: Job) -> Data:
+    """``splits`` at the size the contender trains at for the job's budget and GPUs
+    (:meth:`~harness.contenders.Contender.input_side`), the working size's aspect kept."""
+    from harness.data.formats import resize_images
+
+    height, width = splits.train.images.shape[1:3]
+    side = cls.input_side(min(height, width), job.budget_seconds, job.gpus)
+    if not side or side >= min(height, width):
+        return splits
+    scale = side / min(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+
+    def resized(split: Split) -> Split:
+        return replace(split, images=resize_images(split.images, size))
+
+    return replace(splits, train=resized(splits.train), val=resized(splits.val),
+                   test=resized(splits.test))
+
+
 def evaluate(job: Job, data: Callable[[], Data], context: JobContext, *,
              phase: Callable[[str], None] = lambda name: None,
              outputs: Path | None = None, pictures: bool = True,
@@ -184,7 +203,7 @@ def evaluate(job: Job, data: Callable[[], Data], context: JobContext, *,
         found["runtime"] = Runtime(backend=backend)
         if context.offline:  # the Hugging Face libraries read their own switch
             os.environ["HF_HUB_OFFLINE"] = "1"
-        splits = data()
+        splits = at_input_side(data(), cls, job)
         train, val, test = splits.train, splits.val, splits.test
         found.update(n_train=len(train), n_val=len(val), n_test=len(test),
                      num_classes=splits.num_classes, image_shape=list(train.images.shape[1:]))

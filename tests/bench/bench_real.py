@@ -102,20 +102,22 @@ def run_harness(out: Path, dataset: str, budget: float, contenders: str) -> None
 # -- the peers ------------------------------------------------------------------------
 
 
-def split_of(dataset: str, data_dir: Path):
-    """The images every contender of ``harness run`` trains and is tested on (seed 0)."""
+def split_of(dataset: str, data_dir: Path, image_size: int | None = None):
+    """The images every contender of ``harness run`` trains and is tested on (seed 0),
+    at ``image_size`` square where it is given."""
     from harness.data.registry import load_dataset
     from harness.data.splits import protocol_split
 
-    data = load_dataset(dataset, data_dir)
+    data = load_dataset(dataset, data_dir, image_size)
     train, _ = protocol_split(data.train, seed=0)
     return train, data.test
 
 
-def peer_svc(dataset: str, budget: float, data_dir: Path) -> dict:
+def peer_svc(dataset: str, budget: float, data_dir: Path,
+             image_size: int | None = None) -> dict:
     from sklearn.svm import SVC
 
-    train, test = split_of(dataset, data_dir)
+    train, test = split_of(dataset, data_dir, image_size)
     start = time.monotonic()
     model = SVC().fit(train.images.reshape(len(train), -1) / 255.0, train.labels)
     seconds = time.monotonic() - start
@@ -124,7 +126,8 @@ def peer_svc(dataset: str, budget: float, data_dir: Path) -> dict:
             "epochs": None, "images_per_second": None}
 
 
-def peer_keras_example(dataset: str, budget: float, data_dir: Path) -> dict:
+def peer_keras_example(dataset: str, budget: float, data_dir: Path,
+                       image_size: int | None = None) -> dict:
     """The Keras example convnet, as written there, stopped at the budget."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -132,7 +135,7 @@ def peer_keras_example(dataset: str, budget: float, data_dir: Path) -> dict:
     from keras import layers
 
     keras.utils.set_random_seed(0)
-    train, test = split_of(dataset, data_dir)
+    train, test = split_of(dataset, data_dir, image_size)
     shape = train.images.shape[1:]
     inputs = keras.Input(shape=shape)
     x = layers.Rescaling(1 / 255)(inputs)
@@ -172,10 +175,14 @@ def peer_keras_example(dataset: str, budget: float, data_dir: Path) -> dict:
 PEERS = {"peer: keras example": peer_keras_example, "peer: SVC()": peer_svc}
 
 
-def run_peer(name: str, dataset: str, budget: float, out: Path) -> dict:
-    """One peer in a fresh process (Keras' backend and threads as a job would have)."""
+def run_peer(name: str, dataset: str, budget: float, out: Path,
+             image_size: int | None = None) -> dict:
+    """One peer in a fresh process (Keras' backend and threads as a job would have), on
+    the images at ``image_size`` square where it is given (their working size if not)."""
     command = [sys.executable, "-m", "tests.bench.bench_real", "--peer", name,
                "--peer-dataset", dataset, "--peer-budget", str(budget), "--out", str(out)]
+    if image_size:
+        command += ["--peer-image-size", str(image_size)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -270,10 +277,12 @@ def main() -> None:
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--peer-dataset", help=argparse.SUPPRESS)
     parser.add_argument("--peer-budget", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--peer-image-size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = Path(args.out).resolve()
     if args.peer:
-        print(json.dumps(PEERS[args.peer](args.peer_dataset, args.peer_budget, out / "data")))
+        print(json.dumps(PEERS[args.peer](args.peer_dataset, args.peer_budget, out / "data",
+                                          args.peer_image_size)))
         return
     out.mkdir(parents=True, exist_ok=True)
     budgets = {k: tuple(float(b) for b in v) for k, v in BUDGETS.items()}
