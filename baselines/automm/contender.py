@@ -121,7 +121,7 @@ class AutoMM(Contender):
     # torch, Lightning and the AutoGluon stack before any image; the images go to disk
     # as files, and the data loader holds a few batches of them
     memory_base_mb = 2000.0
-    memory_per_byte = 2.0
+    memory_per_byte = 1.0
     preset: ClassVar[str] = ""
     #: None: the preset's (backbone and batch by device, AutoMM's learning rate and top-k)
     defaults: ClassVar[dict[str, Any]] = {"backbone": None, "image_size": None,

@@ -105,19 +105,25 @@ def print_plan(config: RunConfig, jobs: list[Job], todo: list[Job], slots: int) 
               markup=False)
 
 
-def print_data(config: RunConfig, data, seconds: float) -> None:
+def print_data(config: RunConfig, shape, seconds: float) -> None:
     """The plan's data line: the images at their working size, and their cache."""
-    from harness.data.registry import get_spec
+    from harness.data.registry import get_spec, is_local
 
-    spec = get_spec(config.dataset, config.image_size)
-    shape = "x".join(map(str, spec.image_shape))
-    n = len(data.train) + len(data.test)
-    cached = spec.cached(config.data_dir)
-    size = sum(p.stat().st_size for p in cached.glob("*.npy")) if cached else 0
-    where = (f"cached in {size / 2**20:,.0f} MB at {cached}" if cached
-             else "not cached (decoded in each job)")
-    out.print(f"  data: {n:,} images at {shape} (the working size), {where}; ready in "
-              f"{seconds:.1f} s", markup=False)
+    n = shape.n_train + shape.n_test
+    what = "x".join(map(str, shape.image_shape))
+    cached = get_spec(config.dataset).cached(config.data_dir) if not is_local(
+        config.dataset) else None
+    if is_local(config.dataset):
+        from harness.data.local import cache_folder
+
+        cached = cache_folder(config.dataset, config.data_dir, config.image_size)
+    files = list(cached.glob("*.npy")) if cached is not None and cached.is_dir() else []
+    where = (f"cached in {sum(p.stat().st_size for p in files) / 2**20:,.0f} MB at {cached}"
+             if files else f"from {cached}" if cached is not None else "not cached")
+    resized = " (resized in each job)" if config.image_size and not is_local(
+        config.dataset) else ""
+    out.print(f"  data: {n:,} images at {what}{resized}, {where}; ready in {seconds:.1f} s",
+              markup=False)
 
 
 def recover(runs_dir: Path, store: Store) -> int:
@@ -185,7 +191,13 @@ def open_store(configs: list[RunConfig]) -> Store:
 def run_command(configs: RunConfig | list[RunConfig]) -> int:
     """Run one config, or one per budget of ``--budget 1m,5m`` (the same but the budget)."""
     from harness.data.registry import prepare_dataset
-    from harness.execution.plan import check_memory, plan
+    from harness.execution.plan import (
+        check_memory,
+        check_one_image_size,
+        data_key,
+        plan,
+        shape_of,
+    )
     from harness.reporting import leaderboard
 
     configs = configs if isinstance(configs, list) else [configs]
@@ -201,8 +213,11 @@ def run_command(configs: RunConfig | list[RunConfig]) -> int:
     units = plan(configs, store, config.rerun)
     for unit in units:
         print_plan(unit.config, unit.jobs, unit.todo, executor.slots(unit.config))
-    print_data(config, data, prepared)
-    check_memory(units, executor.slots)
+    shape = shape_of(config, data)
+    print_data(config, shape, prepared)
+    check_one_image_size(units, store)
+    check_memory(units, executor.slots, {data_key(config): shape},
+                 local=executor.name == "local")
     ran: list[Result] = []
     if any(u.todo for u in units):
         got = execute([u for u in units if u.todo], store, executor)
@@ -442,7 +457,12 @@ def suite_plan_command(path: Path, store_url: str | None, rerun: bool, executor:
 
 def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides: Any) -> int:
     """Run what the suite still lacks, rewrite its leaderboards, compare with history."""
-    from harness.execution.plan import check_memory, plan, prepare_data
+    from harness.execution.plan import (
+        check_memory,
+        check_one_image_size,
+        plan,
+        prepare_data,
+    )
     from harness.execution.suite import load_suite
 
     suite = load_suite(path)
@@ -456,8 +476,9 @@ def suite_run_command(path: Path, fail_on_regression: bool = False, **overrides:
     print_suite_plan(suite, units, executor.name, executor.slots)
     results: list[Result] = []
     if any(u.todo for u in units):
-        prepare_data(units)
-        check_memory(units, executor.slots)
+        shapes = prepare_data(units)
+        check_one_image_size(units, store)
+        check_memory(units, executor.slots, shapes, local=executor.name == "local")
         got = execute(units, store, executor, uuid.uuid4().hex[:12])
         if got is None:
             return EXIT_INTERRUPTED

@@ -13,7 +13,14 @@ Contenders themselves live in ``baselines/`` (or a plugin) and import from here.
 Imports only :mod:`harness.core` and :mod:`harness.data`.
 """
 
-from harness.contenders.contract import Contender, Epoch, FitReport, WeightsFile
+from harness.contenders.contract import (
+    KEEP_SIDE,
+    Contender,
+    Epoch,
+    FitReport,
+    WeightsFile,
+    trained_side,
+)
 from harness.contenders.family import Family, Probe, families, is_out_of_memory
 from harness.contenders.registry import (
     create,
@@ -27,7 +34,7 @@ from harness.contenders.registry import (
 from harness.core.errors import ContenderUnavailable
 
 __all__ = [
-    "Contender", "ContenderUnavailable", "Epoch", "Family", "FitReport", "Probe",
-    "WeightsFile", "create", "families", "family_of", "get", "is_out_of_memory",
-    "list_contenders", "load_plugins", "parse_param", "register",
+    "KEEP_SIDE", "Contender", "ContenderUnavailable", "Epoch", "Family", "FitReport",
+    "Probe", "WeightsFile", "create", "families", "family_of", "get", "is_out_of_memory",
+    "list_contenders", "load_plugins", "parse_param", "register", "trained_side",
 ]

@@ -116,7 +116,9 @@ class Contender:
         Where it is smaller, the harness resizes train, validation and test to it before
         :meth:`prepare` (setup, off the clock): the size is the contender's, and its
         row's ``image_shape`` says it. A contender never gets images larger than the
-        working size.
+        working size, and images of at most ``KEEP_SIDE`` px (the built-in datasets,
+        small images of one's own) reach every contender as they are
+        (:func:`trained_side`).
         """
         return None
 
@@ -192,6 +194,21 @@ class Contender:
         extra = cls.framework.extra
         fix = f"pip install 'harness[{extra}]'" if extra else f"pip install {missing[0]}"
         return f"{', '.join(missing)} not installed: {fix}"
+
+
+#: images whose short side is at most this reach every contender as they are: the sizes
+#: every contender's recipe was measured at (digits to Tiny-ImageNet's 64 px)
+KEEP_SIDE = 64
+
+
+def trained_side(cls: type[Contender], side: int, budget_seconds: float,
+                 gpus: int) -> int | None:
+    """The short side ``cls`` trains at for images of short side ``side`` (``None``: as
+    they are): its :meth:`Contender.input_side`, for images larger than ``KEEP_SIDE``."""
+    if side <= KEEP_SIDE:
+        return None
+    own = cls.input_side(side, budget_seconds, gpus)
+    return own if own and own < side else None
 
 
 @dataclass(frozen=True)

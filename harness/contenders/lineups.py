@@ -189,13 +189,14 @@ def select(pattern: str | None, profile: Profile | None = None) -> list[Pick]:
 
 def _at_its_side(pick: Pick, profile: Profile | None) -> Pick:
     """``pick`` with the side it trains at in its reason, where it is not the images'."""
+    from harness.contenders.contract import trained_side
     from harness.contenders.registry import get
 
     if profile is None or len(profile.image_shape) < 2:
         return pick
     side = min(profile.image_shape[:2])
-    own = get(pick.name).input_side(side, profile.budget_seconds, profile.gpus)
-    if not own or own >= side:
+    own = trained_side(get(pick.name), side, profile.budget_seconds, profile.gpus)
+    if own is None:
         return pick
     why = pick.why.removeprefix(f"{side} px: ")
     return Pick(pick.name, f"at {own} px, its size for this budget (images of {side} px): "

@@ -26,6 +26,8 @@ from harness.data.splits import Dataset, Split
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+#: folders that arrays are decoded into before the cache takes them (moved, not copied)
+SCRATCH_PREFIX = ".decoding-"
 ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
@@ -45,9 +47,9 @@ def write(directory: Path, dataset: Dataset, sources: dict[str, str]) -> Path:
         for key, arr in arrays.items():
             path = tmp / f"{key}.npy"
             written = Path(getattr(arr, "filename", None) or "")
-            if (isinstance(arr, np.memmap) and arr.mode == "w+" and written.suffix == ".npy"
-                    and written.is_file()):
-                arr.flush()  # a .npy file decoded into (never a cache's own): taken as it is
+            if (isinstance(arr, np.memmap) and written.parent.name.startswith(SCRATCH_PREFIX)
+                    and written.suffix == ".npy" and written.is_file()):
+                arr.flush()  # decoded into a scratch folder's .npy file: taken as it is
                 shutil.move(written, path)
             else:
                 np.save(path, np.ascontiguousarray(arr))
@@ -62,6 +64,12 @@ def write(directory: Path, dataset: Dataset, sources: dict[str, str]) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
+
+
+def scratch_dir(parent: Path) -> Path:
+    """A new folder under ``parent`` to decode arrays into: :func:`write` moves the
+    ``.npy`` files mapped from it into the cache instead of copying them."""
+    return Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
 
 
 def manifest(directory: Path) -> dict | None:
@@ -123,15 +131,24 @@ def locked(directory: Path) -> Iterator[None]:
 
 
 def load_or_build(directory: Path, name: str, sources: dict[str, str], build) -> Dataset:
-    """The cached dataset, or ``build()``'s, written to the cache for next time."""
+    """The cached dataset, or ``build()``'s, written to the cache for next time.
+
+    ``build`` runs under the lock; scratch folders (:func:`scratch_dir`) under the
+    cache's parent are removed once it is written, whatever happened.
+    """
     with locked(directory.parent):
         cached = read(directory, name, sources)
         if cached is not None:
             return cached
-        dataset = build()
         try:
-            write(directory, dataset, sources)
-        except OSError as exc:  # still usable, just slower next time
-            _warn(f"cannot cache {name} in {directory} ({exc.strerror}): decoded in memory only")
-            return dataset
+            dataset = build()
+            try:
+                write(directory, dataset, sources)
+            except OSError as exc:  # still usable, just slower next time
+                _warn(f"cannot cache {name} in {directory} ({exc.strerror}): decoded in "
+                      "memory only")
+                return dataset
+        finally:  # what write did not take (arrays still mapped stay readable)
+            for scratch in directory.parent.glob(f"{SCRATCH_PREFIX}*"):
+                shutil.rmtree(scratch, ignore_errors=True)
         return read(directory, name, sources) or dataset

@@ -149,11 +149,23 @@ def upright(img):
     return ImageOps.exif_transpose(img) if _orientation(img) != 1 else img
 
 
+def shaped(img, what: str, mode: str = "RGB", size: tuple[int, int] | None = None):
+    """An open image as the harness's training images are made: upright (EXIF), 8 bits a
+    channel (16-bit scaled), in ``mode`` and, given ``size`` (width, height), cropped
+    about its centre to that aspect and resized (a JPEG not yet loaded decodes in draft
+    mode at the reduction that allows)."""
+    if size is not None and img.format == "JPEG":  # in draft mode, before loading
+        sideways = _orientation(img) in (5, 6, 7, 8)
+        img = fit_image(img, size[::-1] if sideways else size)
+    img = to_8_bits(upright(img), what).convert(mode)
+    if size is not None and img.size != size:  # an image upright already
+        img = fit_image(img, size)
+    return img
+
+
 def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
                  size: tuple[int, int] | None = None) -> np.ndarray:
-    """One PNG or JPEG as ``H x W x C`` uint8, converted to ``mode`` and, given ``size``
-    (width, height), cropped about its centre to that aspect and resized to it
-    (:func:`fit_image`; JPEGs decoded in draft mode at the reduction it needs).
+    """One PNG or JPEG as ``H x W x C`` uint8, made by :func:`shaped`.
 
     Pillow's decompression-bomb limit stays on: an image over it is an error here.
     """
@@ -163,13 +175,7 @@ def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
             if img.format not in ("PNG", "JPEG"):
                 raise HarnessError(f"{what} is {img.format}, not PNG or JPEG: convert or remove it")
-            if size is not None and img.format == "JPEG":  # in draft mode, before loading
-                sideways = _orientation(img) in (5, 6, 7, 8)
-                img = fit_image(img, size[::-1] if sideways else size)
-            img = to_8_bits(upright(img), what).convert(mode)
-            if size is not None and img.size != size:  # an image upright already
-                img = fit_image(img, size)
-            arr = np.asarray(img, dtype=np.uint8)
+            arr = np.asarray(shaped(img, what, mode, size), dtype=np.uint8)
     except Image.DecompressionBombError as exc:
         raise HarnessError(f"{what} is refused by Pillow's decompression-bomb limit ({exc}): "
                            "shrink it or remove it") from None
@@ -177,6 +183,12 @@ def decode_image(data: bytes | Path, what: str, mode: str = "RGB",
         raise HarnessError(f"{what} is not a readable PNG or JPEG image ({exc}): "
                            "remove it or replace it") from None
     return arr if arr.ndim == 3 else arr[..., None]
+
+
+def stored_size(img) -> tuple[int, int]:
+    """(width, height) of an open image as it is shown: turned by its EXIF orientation."""
+    width, height = img.size
+    return (height, width) if _orientation(img) in (5, 6, 7, 8) else (width, height)
 
 
 def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -291,6 +291,8 @@ def probe(source: Source) -> tuple[tuple[int, int], str]:
     """(width, height) most images have, and the mode all become, from headers alone."""
     from PIL import Image, UnidentifiedImageError
 
+    from harness.data.formats import stored_size
+
     sizes: Counter = Counter()
     gray = True
     for path, _ in (*source.train, *source.test):
@@ -299,7 +301,7 @@ def probe(source: Source) -> tuple[tuple[int, int], str]:
                 if img.format not in ("PNG", "JPEG"):
                     raise HarnessError(f"{path} is {img.format}, not PNG or JPEG: convert or "
                                        "remove it")
-                sizes[img.size] += 1
+                sizes[stored_size(img)] += 1  # as shown: a phone's sideways photo turned
                 gray = gray and img.mode in GRAY_MODES
         except Image.DecompressionBombError as exc:
             raise HarnessError(f"{path} is refused by Pillow's decompression-bomb limit "
@@ -309,9 +311,17 @@ def probe(source: Source) -> tuple[tuple[int, int], str]:
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise HarnessError(f"{path} is not a readable PNG or JPEG image ({exc}): remove "
                                "it or replace it") from None
-    return sizes.most_common(1)[0][0], "L" if gray else "RGB"
+    common = sizes.most_common(1)[0][0]
+    wide = sum(n for (w, h), n in sizes.items() if w > h)
+    tall = sum(n for (w, h), n in sizes.items() if h > w)
+    if min(wide, tall) >= MIXED_SHARE * sum(sizes.values()):  # both orientations: square
+        common = (min(common), min(common))
+    return common, "L" if gray else "RGB"
 
 
+#: the share of landscape and of portrait images from which the working size is square
+#: (each loses the same edges) rather than the most common size
+MIXED_SHARE = 0.2
 #: the largest input any built-in contender uses (the ImageNet backbones' 224 px): the
 #: short side of larger images is brought down to it when they are decoded
 WORKING_SIDE = 224
@@ -354,30 +364,56 @@ def _progress(what: str, total: int):
 CHUNK = 64
 
 
-def _decode(source: Source, image_size: int | None, scratch: Path) -> Dataset:
+def _allocate(path: Path, shape: tuple[int, ...]):
+    """A uint8 ``.npy`` file of ``shape`` mapped for writing, its blocks reserved on disk
+    first (a full disk is an ``OSError`` here, not a SIGBUS while decoding); where the
+    disk cannot hold it, an array in memory (the cache then says it could not write)."""
+    import errno
+
+    import numpy as np
+
+    try:
+        images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
+        with open(path, "r+b") as fh:
+            try:
+                os.posix_fallocate(fh.fileno(), 0, path.stat().st_size)
+            except OSError as exc:  # a file system that cannot reserve: mapped all the same
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+        return images
+    except OSError:
+        path.unlink(missing_ok=True)
+        return np.empty(shape, np.uint8)
+
+
+def _decode(source: Source, image_size: int | None, parent: Path) -> Dataset:
     """Every image decoded once at the working size, in threads (Pillow decodes and
-    resizes with the interpreter lock released), into ``.npy`` files under ``scratch``
-    that the cache then takes as they are: memory stays at a few chunks of images,
-    whatever the number of files."""
+    resizes with the interpreter lock released), into ``.npy`` files of a scratch
+    folder under ``parent`` that the cache then takes as they are: memory stays at a
+    few chunks of images, whatever the number of files. Runs under the dataset's lock:
+    scratch folders left by a process that died are removed first."""
+    import shutil
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
 
+    from harness.data import cache
     from harness.data.formats import decode_image, decode_threads
     from harness.data.splits import Split
 
     common, mode = probe(source)
     size = working_size(common, image_size)
     k = len(source.class_names)
-    workers = decode_threads()
+    for stale in parent.glob(f"{cache.SCRATCH_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = cache.scratch_dir(parent)
     total = len(source.train) + len(source.test)
     what = f"decoding {total:,} images of {source.name} at {size[0]}x{size[1]}"
-    with _progress(what, total) as advance, ThreadPoolExecutor(workers) as pool:
+    with _progress(what, total) as advance, ThreadPoolExecutor(decode_threads()) as pool:
 
         def split(part: str, items) -> Split:
             shape = (len(items), size[1], size[0], 1 if mode == "L" else 3)
-            images = np.lib.format.open_memmap(scratch / f"{part}_images.npy", "w+",
-                                               np.uint8, shape)
+            images = _allocate(scratch / f"{part}_images.npy", shape)
 
             def fill(start: int) -> int:
                 for i in range(start, min(start + CHUNK, len(items))):
@@ -385,9 +421,14 @@ def _decode(source: Source, image_size: int | None, scratch: Path) -> Dataset:
                     images[i] = decode_image(path, str(path), mode, size)
                 return min(CHUNK, len(items) - start)
 
-            for n in pool.map(fill, range(0, len(items), CHUNK)):
-                advance(n)
-            images.flush()
+            try:
+                for n in pool.map(fill, range(0, len(items), CHUNK)):
+                    advance(n)
+            except BaseException:  # a bad image (or Ctrl-C): said now, not after the rest
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            if isinstance(images, np.memmap):
+                images.flush()
             return Split(images, np.array([y for _, y in items], np.int64), k)
 
         train, test = split("train", source.train), split("test", source.test)
@@ -409,6 +450,11 @@ def _sources(source: Source, image_size: int | None) -> dict:
     return {"fingerprint": source.fingerprint(), "working_size": working}
 
 
+def cache_folder(name: str, data_dir: Path | None, image_size: int | None = None) -> Path:
+    """Where ``name``'s images at that working size are cached."""
+    return _scan(name).cache_dir(data_dir, image_size)
+
+
 def load(name: str, data_dir: Path | None, image_size: int | None = None) -> Dataset:
     """The images of ``name`` at their working size (:func:`working_size`), decoded
     once and cached under a fingerprint of the files and that size."""
@@ -421,14 +467,18 @@ def load(name: str, data_dir: Path | None, image_size: int | None = None) -> Dat
     directory = source.cache_dir(data_dir, image_size)
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".decoding-", dir=directory.parent))
-    except OSError:  # a read-only data dir: decoded into the system's temporary folder
-        scratch = Path(tempfile.mkdtemp(prefix="harness-decoding-"))
+        parent = directory.parent
+        writable = os.access(parent, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:  # a read-only data dir: decoded in a temporary folder, not cached
+        parent = Path(tempfile.mkdtemp(prefix="harness-decoding-"))
     try:
         return cache.load_or_build(directory, name, _sources(source, image_size),
-                                   partial(_decode, source, image_size, scratch))
+                                   partial(_decode, source, image_size, parent))
     finally:  # what the cache did not take (its arrays stay mapped where still used)
-        shutil.rmtree(scratch, ignore_errors=True)
+        if not writable:
+            shutil.rmtree(parent, ignore_errors=True)
 
 
 def spec(name: str, image_size: int | None = None) -> DatasetSpec:

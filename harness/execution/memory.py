@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.contenders import get
+from harness.contenders import get, trained_side
 from harness.core.errors import HarnessError
 from harness.core.jobs import Job
 
@@ -40,8 +40,8 @@ def job_bytes(job: Job, data: Shape) -> int:
         n_train = min(n_train, job.max_train_per_class * data.num_classes)
     images = n_train + data.n_test
     working = images * height * width * channels  # the splits at the working size
-    side = cls.input_side(min(height, width), job.budget_seconds, job.gpus)
-    if side and side < min(height, width):
+    side = trained_side(cls, min(height, width), job.budget_seconds, job.gpus)
+    if side is not None:
         scale = side / min(height, width)
         height, width = max(1, round(height * scale)), max(1, round(width * scale))
     own = images * height * width * channels  # ... and at the contender's own size
@@ -65,9 +65,14 @@ def _size(n: float) -> str:
 
 
 def check(jobs: list[Job], data: Shape, max_memory: int | None, at_once: int) -> None:
-    """Raise :class:`HarnessError` for the first job that cannot fit, naming the fix."""
+    """Raise :class:`HarnessError` for the first job that cannot fit, naming the fix.
+
+    A contender that cannot run here (its framework is missing) is left to its
+    ``skipped`` row."""
     limit, source = limit_bytes(max_memory, at_once)
     for job in jobs:
+        if get(job.contender).unavailable():
+            continue
         need = job_bytes(job, data)
         if need <= limit:
             continue
@@ -75,10 +80,16 @@ def check(jobs: list[Job], data: Shape, max_memory: int | None, at_once: int) ->
         fixes = []
         if min(h, w) > 32:
             fixes.append(f"--image-size {max(32, min(h, w) // 2)}")
-        fixes.append(f"--max-train-per-class {max(2, data.n_train // data.num_classes // 2)}")
+        per_class = data.n_train // data.num_classes
+        if job.max_train_per_class:
+            per_class = min(per_class, job.max_train_per_class)
+        if per_class >= 4:
+            fixes.append(f"--max-train-per-class {per_class // 2}")
         if at_once > 1 and not max_memory:
             fixes.append("--parallel 1")
+        fix = f"pass {' or '.join(fixes)}, or leave the contender out" if fixes else \
+            "leave the contender out or run on a machine with more memory"
         raise HarnessError(
             f"{job.contender} on {job.dataset} would need about {_size(need)} of memory "
             f"({data.n_train + data.n_test:,} images of {w}x{h}), more than {_size(limit)} "
-            f"({source}): pass {' or '.join(fixes)}, or leave the contender out")
+            f"({source}): {fix}")

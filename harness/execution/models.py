@@ -147,15 +147,17 @@ class Exported:
         return self.manifest["class_names"]
 
     def read(self, path: str | Path) -> np.ndarray:
-        """An image file as the model's input: uint8, its height, width and channels."""
+        """An image file as the model's input: uint8, its height, width and channels,
+        decoded as the training images were (upright, centre-cropped to the aspect,
+        resized; 16-bit scaled to 8)."""
         from PIL import Image
 
+        from harness.data.formats import shaped
+
         height, width, channels = self.manifest["image_shape"]
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            pixels = np.asarray(image, dtype=np.uint8)
+        with Image.open(path) as image:  # any format Pillow reads
+            pixels = np.asarray(shaped(image, str(path), "L" if channels == 1 else "RGB",
+                                       (width, height)), dtype=np.uint8)
         return pixels[..., None] if channels == 1 else pixels
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:

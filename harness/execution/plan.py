@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from harness.contenders import get
 from harness.core.config import RunConfig
 from harness.core.jobs import Job
+from harness.execution.memory import Shape
 from harness.store import Store
 
 
@@ -65,8 +66,26 @@ def estimates(jobs: list[Job]) -> dict[str, float]:
     return {j.key: j.budget_seconds + get(j.contender).overhead_seconds for j in jobs}
 
 
-def prepare_data(units: list[Unit]) -> None:
-    """Download and decode each dataset once, here, before any job starts.
+def data_key(c: RunConfig) -> tuple:
+    """What a config's prepared images depend on."""
+    return (c.dataset, c.data_dir, c.image_size)
+
+
+def shape_of(c: RunConfig, dataset) -> Shape:
+    """The images ``c``'s jobs get, from the prepared ``dataset``: their working shape
+    (a built-in set with ``--image-size`` is resized in each job) and counts."""
+    from harness.data.registry import is_local
+
+    height, width, channels = dataset.train.images.shape[1:]
+    if c.image_size and not is_local(c.dataset):
+        height = width = c.image_size
+    return Shape((height, width, channels), len(dataset.train), len(dataset.test),
+                 dataset.num_classes)
+
+
+def prepare_data(units: list[Unit]) -> dict[tuple, Shape]:
+    """Download and decode each dataset once, here, before any job starts; the shape of
+    each (by :func:`data_key`), for the memory preflight.
 
     Done in the runner's process so that a download shows its progress bar and
     happens once, and a dataset too small for ``--folds`` fails before any training.
@@ -74,26 +93,49 @@ def prepare_data(units: list[Unit]) -> None:
     from harness.data.registry import prepare_dataset
 
     seen = set()
+    shapes: dict[tuple, Shape] = {}
     for u in units:
         c = u.config
-        key = (c.dataset, c.data_dir, c.folds, c.max_train_per_class, c.image_size)
+        key = (*data_key(c), c.folds, c.max_train_per_class)
         if u.todo and key not in seen:
             seen.add(key)
-            prepare_dataset(c.dataset, c.data_dir, folds=c.folds,
-                            max_per_class=c.max_train_per_class, image_size=c.image_size)
+            dataset = prepare_dataset(c.dataset, c.data_dir, folds=c.folds,
+                                      max_per_class=c.max_train_per_class,
+                                      image_size=c.image_size)
+            shapes[data_key(c)] = shape_of(c, dataset)
+    return shapes
 
 
-def check_memory(units: list[Unit], slots) -> None:
+def check_memory(units: list[Unit], slots, shapes: dict[tuple, Shape], *,
+                 local: bool = True) -> None:
     """The memory preflight (:mod:`harness.execution.memory`) of every job still to run,
-    after the data is prepared (its cached shape known) and before any training.
-    ``slots(config)``: how many jobs of that config run at once."""
-    from harness.data.registry import get_spec
-    from harness.execution.memory import Shape, check
+    after the data is prepared and before any training. ``slots(config)``: how many
+    jobs of that config run at once. On a cluster (``local=False``) only ``--max-memory``
+    is checked: this machine's free memory says nothing of the nodes'."""
+    from harness.execution.memory import check
 
     for u in units:
+        c = u.config
+        if not u.todo or data_key(c) not in shapes or not (local or c.max_memory_bytes):
+            continue
+        check(u.todo, shapes[data_key(c)], c.max_memory_bytes, slots(c))
+
+
+def check_one_image_size(units: list[Unit], store: Store) -> None:
+    """Refuse to add rows of a dataset at one ``--image-size`` to a store that holds rows
+    of it at another: a page would average models trained on different images."""
+    from harness.core.errors import HarnessError
+
+    for u in units:
+        c = u.config
         if not u.todo:
             continue
-        c = u.config
-        spec = get_spec(c.dataset, c.image_size)
-        check(u.todo, Shape(tuple(spec.image_shape), spec.n_train, spec.n_test,
-                            spec.num_classes), c.max_memory_bytes, slots(c))
+        other = {r.image_size for r in store.latest(dataset=c.dataset)} - {c.image_size}
+        if other:
+            theirs = ", ".join(sorted(f"--image-size {n}" if n else "the working size"
+                                      for n in other))
+            mine = f"--image-size {c.image_size}" if c.image_size else "the working size"
+            raise HarnessError(
+                f"the store holds rows of {c.dataset} at {theirs}, and this run is at "
+                f"{mine}: one store (and leaderboard folder) per image size keeps their "
+                "rankings apart; pass another --store and --leaderboard-dir")

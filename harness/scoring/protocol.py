@@ -151,11 +151,12 @@ def choose_backend(cls: type[Contender], wanted: str | None, gpus: int = 0) -> s
 def at_input_side(splits: Data, cls: type[Contender], job: Job) -> Data:
     """``splits`` at the size the contender trains at for the job's budget and GPUs
     (:meth:`~harness.contenders.Contender.input_side`), the working size's aspect kept."""
+    from harness.contenders import trained_side
     from harness.data.formats import resize_images
 
     height, width = splits.train.images.shape[1:3]
-    side = cls.input_side(min(height, width), job.budget_seconds, job.gpus)
-    if not side or side >= min(height, width):
+    side = trained_side(cls, min(height, width), job.budget_seconds, job.gpus)
+    if side is None:
         return splits
     scale = side / min(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

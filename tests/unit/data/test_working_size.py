@@ -95,6 +95,41 @@ def test_a_photo_stored_sideways_is_turned_upright(tmp_path):
     assert out[:, :15, 0].mean() > 150 and out[:, -15:, 2].mean() > 150
 
 
+def test_sideways_photos_count_as_shown_and_mixed_orientations_make_a_square(tmp_path):
+    from harness.data.local import probe, scan_folder
+
+    root = tmp_path / "phone"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for name in ("a", "b"):
+        for i in range(3):  # portraits of 150 x 200 stored sideways, as phones do
+            (root / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(halves((200, 150), (200, 0, 0), (0, 0, 200))).save(
+                root / name / f"{i}.jpg", exif=exif.tobytes())
+    assert probe(scan_folder("folder:phone", root))[0] == (150, 200)  # portrait, as shown
+    for i in range(3):  # as many landscape photos beside them: square, each loses alike
+        Image.fromarray(halves((200, 150), (0, 200, 0), (0, 200, 0))).save(
+            root / "a" / f"wide{i}.jpg")
+    assert probe(scan_folder("folder:phone", root))[0] == (150, 150)
+
+
+def test_the_cache_takes_the_decoded_files_without_copying_them(tmp_path, monkeypatch):
+    from harness.data import cache as cache_module
+
+    root = tmp_path / "web"
+    for name, color in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(halves((300, 300), color, color)).save(root / name / f"{i}.jpg")
+    saved = []
+    real_save = cache_module.np.save
+    monkeypatch.setattr(cache_module.np, "save",
+                        lambda path, arr: (saved.append(Path(path).name), real_save(path, arr)))
+    ds = load_dataset(f"folder:{root}")
+    assert ds.train.images.shape[1:] == (WORKING_SIDE, WORKING_SIDE, 3)
+    assert sorted(saved) == ["test_labels.npy", "train_labels.npy"]  # images moved
+
+
 def test_a_folder_of_large_mixed_photos_caches_at_the_working_size(tmp_path, cache):
     root = tmp_path / "web"
     colors = {"red": (220, 30, 30), "blue": (30, 30, 220)}
@@ -141,6 +176,8 @@ def test_resize_images_keeps_grayscale_and_the_aspect():
 def test_each_contender_trains_at_its_own_size_and_the_lineup_says_so():
     from harness.contenders import get
 
+    from harness.contenders import KEEP_SIDE
+
     photo = Profile((WORKING_SIDE, WORKING_SIDE, 3), 4, 30.0, 0, 960)
     picks = {p.name: p.why for p in select(None, photo)}
     assert picks["sklearn-logreg"].startswith("at 32 px")
@@ -150,6 +187,9 @@ def test_each_contender_trains_at_its_own_size_and_the_lineup_says_so():
     assert get("keras-fastnet").input_side(WORKING_SIDE, 3600.0, 1) == 128
     small = {p.name: p.why for p in select(None, Profile((32, 32, 3), 10, 30.0, 0, 960))}
     assert not any(why.startswith("at ") for why in small.values())  # already that size
+    # up to KEEP_SIDE (Tiny-ImageNet's 64 px) every contender gets the images as they are
+    tiny = Profile((KEEP_SIDE, KEEP_SIDE, 3), 200, 30.0, 0, 100_000)
+    assert not any(p.why.startswith("at ") for p in select(None, tiny))
 
 
 def test_the_protocol_resizes_for_the_contender_before_setup():
@@ -165,6 +205,10 @@ def test_the_protocol_resizes_for_the_contender_before_setup():
     got = at_input_side(data, get("sklearn-logreg"), job)
     assert [s.images.shape[1:] for s in (got.train, got.val, got.test)] == [(32, 43, 3)] * 3
     assert got.test.labels.tolist() == data.test.labels.tolist()
-    # a contender that takes the images as they come gets them untouched
+    # a contender that takes the images as they come gets them untouched, and so does
+    # every contender on images of at most KEEP_SIDE px
     same = at_input_side(data, get("mobilenetv2-frozen"), job)
     assert same.train.images is data.train.images
+    small = Data(*(Split(np.zeros((4, 64, 64, 3), np.uint8), np.arange(4) % 2, 2)
+                   for _ in range(3)), ("a", "b"))
+    assert at_input_side(small, get("sklearn-logreg"), job).train.images is small.train.images
