@@ -50,6 +50,12 @@ class Schedule:
         raise ValueError(f"unknown schedule {self.kind!r}")
 
 
+#: prediction after the last validation (a flip check) shorter than this share of the
+#: budget is not kept in the reserve: it passes the deadline by at most that, well
+#: inside the 5 % a row may run over; a longer one (thousands of validation images) is
+EXTRA_SLACK = 0.03
+
+
 class TrainingClock:
     """What one run measured of its own speed, and the deadline rules drawn from it.
 
@@ -97,8 +103,11 @@ class TrainingClock:
 
     def reserve(self) -> float:
         """Seconds kept at the end for the last validation and what follows it."""
-        val = self.val_seconds or self.val_steps_guess * self.step_seconds
-        return self.val_margin * val * (1 + self.extra_validations) + self.after
+        val = self.val_margin * (self.val_seconds or self.val_steps_guess * self.step_seconds)
+        extra = val * self.extra_validations
+        if extra < EXTRA_SLACK * self.budget.seconds:  # may pass the deadline, as little
+            extra = 0.0  # as that: steps are worth more than a few tenths of a second
+        return val + extra + self.after
 
     def out_of_time(self, steps: int = 0) -> bool:
         needed = steps * self.step_margin * self.step_seconds + self.reserve()
