@@ -10,12 +10,13 @@ split, a fixed stratified 20 % of each class is held out as the test part.
 
 Images may be PNG or JPEG, grayscale or RGB, of any size: all become RGB unless all are
 grayscale, and all are decoded once to one working size (:func:`working_size`): the
-most common size while its short side is at most ``WORKING_SIDE`` (224 px, the largest
-input any built-in contender uses), else ``WORKING_SIDE`` square; ``--image-size N``
-makes it N square. Each image is turned upright (EXIF), cropped about its centre to the
-working aspect and resized (never stretched); JPEGs decode in draft mode at the
-reduction that size needs. Decoding runs in threads straight into the cache's files,
-so memory does not grow with the number of images. The arrays are cached under a
+most common size as shown (square at its short side where both orientations are
+common: :func:`probe`) while its short side is at most ``WORKING_SIDE`` (224 px, the
+largest input any built-in contender uses), else ``WORKING_SIDE`` square;
+``--image-size N`` makes it N square. Each image is turned upright (EXIF), cropped
+about its centre to the working aspect and resized (never stretched); JPEGs decode in
+draft mode at the reduction that size needs. Decoding runs in threads straight into
+the cache's files, so memory does not grow with the number of images. The arrays are cached under a
 fingerprint of the file list (paths, sizes, modification times) and the working-size
 rule, so editing the folder rebuilds the cache and a re-run does not decode again.
 """
@@ -288,7 +289,9 @@ def scan_csv(name: str, spec: str) -> Source:
 
 
 def probe(source: Source) -> tuple[tuple[int, int], str]:
-    """(width, height) most images have, and the mode all become, from headers alone."""
+    """(width, height) most images have as shown (EXIF-turned), square at its short side
+    where landscape and portrait images each make up ``MIXED_SHARE`` or more, and the
+    mode all become, from headers alone."""
     from PIL import Image, UnidentifiedImageError
 
     from harness.data.formats import stored_size

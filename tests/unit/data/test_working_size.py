@@ -174,9 +174,7 @@ def test_resize_images_keeps_grayscale_and_the_aspect():
 
 
 def test_each_contender_trains_at_its_own_size_and_the_lineup_says_so():
-    from harness.contenders import get
-
-    from harness.contenders import KEEP_SIDE
+    from harness.contenders import KEEP_SIDE, get
 
     photo = Profile((WORKING_SIDE, WORKING_SIDE, 3), 4, 30.0, 0, 960)
     picks = {p.name: p.why for p in select(None, photo)}
@@ -187,9 +185,11 @@ def test_each_contender_trains_at_its_own_size_and_the_lineup_says_so():
     assert get("keras-fastnet").input_side(WORKING_SIDE, 3600.0, 1) == 128
     small = {p.name: p.why for p in select(None, Profile((32, 32, 3), 10, 30.0, 0, 960))}
     assert not any(why.startswith("at ") for why in small.values())  # already that size
-    # up to KEEP_SIDE (Tiny-ImageNet's 64 px) every contender gets the images as they are
-    tiny = Profile((KEEP_SIDE, KEEP_SIDE, 3), 200, 30.0, 0, 100_000)
-    assert not any(p.why.startswith("at ") for p in select(None, tiny))
+    # up to KEEP_SIDE (CIFAR's 32 px) every contender gets the images as they are
+    cifar = Profile((KEEP_SIDE, KEEP_SIDE, 3), 10, 30.0, 0, 50_000)
+    assert not any(p.why.startswith("at ") for p in select(None, cifar))
+    tiny = {p.name: p.why for p in select(None, Profile((64, 64, 3), 200, 30.0, 0, 100_000))}
+    assert tiny["sklearn-logreg"].startswith("at 32 px")
 
 
 def test_the_protocol_resizes_for_the_contender_before_setup():
@@ -209,6 +209,6 @@ def test_the_protocol_resizes_for_the_contender_before_setup():
     # every contender on images of at most KEEP_SIDE px
     same = at_input_side(data, get("mobilenetv2-frozen"), job)
     assert same.train.images is data.train.images
-    small = Data(*(Split(np.zeros((4, 64, 64, 3), np.uint8), np.arange(4) % 2, 2)
+    small = Data(*(Split(np.zeros((4, 32, 32, 3), np.uint8), np.arange(4) % 2, 2)
                    for _ in range(3)), ("a", "b"))
     assert at_input_side(small, get("sklearn-logreg"), job).train.images is small.train.images
