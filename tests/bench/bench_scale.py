@@ -317,14 +317,6 @@ def measure(name: str, out: Path, budget: float, runs: bool) -> dict:
 # -- the table ----------------------------------------------------------------------------
 
 
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "harness", "baselines"],
-                           cwd=ROOT, capture_output=True, text=True, check=False).stdout
-    return (done.stdout.strip() or "unknown") + ("+changes" if dirty.strip() else "")
-
-
 def _f(value, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
@@ -372,6 +364,8 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    from tests.bench.bench_real import commit
+
     sha, rows = commit(), []
     for name in args.sets.split(","):
         rows.append(measure(name.strip(), out, args.budget, not args.no_runs))
