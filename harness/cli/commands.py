@@ -111,12 +111,12 @@ def print_data(config: RunConfig, shape, seconds: float) -> None:
 
     n = shape.n_train + shape.n_test
     what = "x".join(map(str, shape.image_shape))
-    cached = get_spec(config.dataset).cached(config.data_dir) if not is_local(
-        config.dataset) else None
     if is_local(config.dataset):
         from harness.data.local import cache_folder
 
         cached = cache_folder(config.dataset, config.data_dir, config.image_size)
+    else:
+        cached = get_spec(config.dataset).cached(config.data_dir)
     files = list(cached.glob("*.npy")) if cached is not None and cached.is_dir() else []
     where = (f"cached in {sum(p.stat().st_size for p in files) / 2**20:,.0f} MB at {cached}"
              if files else f"from {cached}" if cached is not None else "not cached")
